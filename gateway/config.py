@@ -1,0 +1,55 @@
+"""Service configuration, read from XCADS_* environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# The OIDs of NHN's public test instance, as they appear in the published sample traffic; any
+# real deployment sets its own assigned OIDs.
+TEST_HOME_COMMUNITY_ID = "urn:oid:2.16.578.1.12.4.5.100.1"
+TEST_REPOSITORY_UNIQUE_ID = "2.16.578.1.12.4.5.100.1.2"
+
+
+def strip_urn_oid(value: str) -> str:
+    """Return an OID without its `urn:oid:` prefix."""
+    return value[len("urn:oid:") :] if value.lower().startswith("urn:oid:") else value
+
+
+class Settings(BaseSettings):
+    """Everything an xcads instance is configured with; all optional on the embedded default."""
+
+    model_config = SettingsConfigDict(env_prefix="XCADS_", extra="ignore")
+
+    data_dir: Path = Path("xcads-data")
+    home_community_id: str = TEST_HOME_COMMUNITY_ID
+    repository_unique_id: str = TEST_REPOSITORY_UNIQUE_ID
+    database_url: str | None = None
+    repository_url: str | None = None
+    max_query_results: int = 1000
+
+    @field_validator("home_community_id")
+    @classmethod
+    def _home_as_urn(cls, value: str) -> str:
+        return "urn:oid:" + strip_urn_oid(value.strip())
+
+    @field_validator("repository_unique_id")
+    @classmethod
+    def _repository_as_oid(cls, value: str) -> str:
+        return strip_urn_oid(value.strip())
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The registry database URL; SQLite under data_dir when none is configured."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'registry.sqlite3').resolve()}"
+
+    @property
+    def resolved_repository_url(self) -> str:
+        """The document store URL; a folder under data_dir when none is configured."""
+        if self.repository_url:
+            return self.repository_url
+        return (self.data_dir / "documents").resolve().as_uri()
