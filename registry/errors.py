@@ -52,15 +52,22 @@ class Severity(StrEnum):
 
 @dataclass(frozen=True)
 class Issue:
-    """One problem found: its XDS error code, where it is, and what is wrong.
+    """One problem found: its XDS error code, what is wrong, and where.
 
-    `location` names the object and attribute at fault; on the FHIR side it is a FHIRPath.
+    `object_id` is the entryUUID (or id) of the object at fault and `attribute` the XDS attribute
+    name (`hash`, `classCode`, ...); the SOAP edge prints both, the FHIR edge maps them to FHIRPath.
     """
 
     code: ErrorCode
     message: str
-    location: str = ""
+    object_id: str = ""
+    attribute: str = ""
     severity: Severity = Severity.ERROR
+
+    @property
+    def location(self) -> str:
+        """The object and attribute at fault, for humans."""
+        return " ".join(part for part in (self.object_id, self.attribute) if part)
 
 
 class XdsError(Exception):

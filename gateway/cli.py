@@ -1,0 +1,92 @@
+"""The `xcads` command line: serve and migrate."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import uvicorn
+
+from gateway.app import ENDPOINTS, create_app
+from gateway.config import Settings
+
+log = logging.getLogger("xcads.gateway")
+
+
+class AnnouncingServer(uvicorn.Server):
+    """A uvicorn server that logs each endpoint's URL once its socket listens."""
+
+    async def startup(self, sockets=None) -> None:
+        """Start, then announce the bound endpoints."""
+        await super().startup(sockets=sockets)
+        if not self.started:
+            return
+        for server in self.servers:
+            for sock in server.sockets:
+                host, port = sock.getsockname()[:2]
+                for name, path in ENDPOINTS:
+                    log.info("endpoint.ready name=%r url=http://%s:%s%s", name, host, port, path)
+
+
+def configure_logging(level: str) -> None:
+    """Log one event per line: time, level, logger, event name and fields."""
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Run the service until interrupted."""
+    overrides = {"data_dir": Path(args.data_dir)} if args.data_dir else {}
+    settings = Settings(**overrides)
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app, host=args.host, port=args.port, log_config=None, access_log=False, lifespan="on"
+    )
+    AnnouncingServer(config).run()
+    return 0
+
+
+def migrate(args: argparse.Namespace) -> int:
+    """Bring the registry database schema to the newest version."""
+    from registry.migrations import upgrade
+
+    overrides = {"data_dir": Path(args.data_dir)} if args.data_dir else {}
+    settings = Settings(**overrides)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.resolved_database_url)
+    log.info("registry.migrated")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Describe the command line."""
+    parser = argparse.ArgumentParser(prog="xcads", description=__doc__)
+    parser.add_argument("--log-level", default="info")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve_parser = commands.add_parser("serve", help="start the service")
+    serve_parser.add_argument("--host", default="127.0.0.1")
+    serve_parser.add_argument("--port", type=int, default=8080)
+    serve_parser.add_argument("--data-dir", help="folder for the embedded default (SQLite + files)")
+    serve_parser.set_defaults(run=serve)
+
+    migrate_parser = commands.add_parser("migrate", help="apply registry schema migrations")
+    migrate_parser.add_argument("--data-dir")
+    migrate_parser.set_defaults(run=migrate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `xcads` console command."""
+    args = build_parser().parse_args(argv)
+    configure_logging(args.log_level)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
