@@ -6,7 +6,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from registry.metadata import Association, DocumentEntry, Folder, Submission, SubmissionSet
+from registry.metadata import Association, Code, DocumentEntry, Folder, Submission, SubmissionSet
 
 
 @dataclass
@@ -30,6 +30,35 @@ class QueryResult:
     associations: list[Association] = field(default_factory=list)
 
 
+@dataclass
+class DocumentEntryQuery:
+    """What FindDocuments selects DocumentEntries by, parsed; every field given narrows the result.
+
+    A code list matches when the entry has any of its codes (OR). `event_codes` and
+    `confidentiality_codes` are lists of such lists, all of which must match (AND). Times are DTM
+    at any precision, compared as `registry.dtm.dtm_key` describes: `*_from` inclusive, `*_to`
+    exclusive. `author_persons` are SQL LIKE patterns (`%`, `_`), any of which may match.
+    """
+
+    patient_id: str
+    availability_statuses: list[str]
+    object_types: list[str]
+    class_codes: list[Code] | None = None
+    type_codes: list[Code] | None = None
+    practice_setting_codes: list[Code] | None = None
+    healthcare_facility_type_codes: list[Code] | None = None
+    format_codes: list[Code] | None = None
+    event_codes: list[list[Code]] = field(default_factory=list)
+    confidentiality_codes: list[list[Code]] = field(default_factory=list)
+    creation_time_from: str | None = None
+    creation_time_to: str | None = None
+    service_start_time_from: str | None = None
+    service_start_time_to: str | None = None
+    service_stop_time_from: str | None = None
+    service_stop_time_to: str | None = None
+    author_persons: list[str] | None = None
+
+
 class RegistryStore(ABC):
     """Registry persistence; implementations are picked by database URL."""
 
@@ -44,6 +73,14 @@ class RegistryStore(ABC):
     @abstractmethod
     def document_entries_by_unique_id(self, unique_ids: list[str]) -> list[DocumentEntry]:
         """Return the DocumentEntries with these uniqueIds, any status."""
+
+    @abstractmethod
+    def document_entries_by_uuid(self, entry_uuids: list[str]) -> list[DocumentEntry]:
+        """Return the DocumentEntries with these entryUUIDs, any status."""
+
+    @abstractmethod
+    def find_document_entries(self, query: DocumentEntryQuery, limit: int) -> list[DocumentEntry]:
+        """Return at most `limit` DocumentEntries matching `query`, ordered by entryUUID."""
 
     @abstractmethod
     def close(self) -> None:

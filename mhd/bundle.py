@@ -1,0 +1,262 @@
+"""Read an ITI-65 Provide Document Bundle: JSON, FHIR R4 structure, and the role of each entry."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from fhir.resources.R4B.bundle import Bundle
+from pydantic import ValidationError
+
+from mhd.outcome import BundleRejected, FhirIssue
+from registry.errors import ErrorCode
+
+UTF8_BOM = b"\xef\xbb\xbf"
+MHD_LIST_TYPES = "https://profiles.ihe.net/ITI/MHD/CodeSystem/MHDlistTypes"
+MHD_PROFILE = "https://profiles.ihe.net/ITI/MHD/StructureDefinition/IHE.MHD."
+
+# The resources a Provide Document Bundle may create; authors may travel as entries when they are
+# not contained (UnContained References Option).
+ACCEPTED_TYPES = frozenset(
+    {
+        "List",
+        "DocumentReference",
+        "Binary",
+        "Patient",
+        "Practitioner",
+        "PractitionerRole",
+        "Organization",
+    }
+)
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+@dataclass
+class Entry:
+    """One entry of the request bundle: its position, fullUrl, resource and request method."""
+
+    index: int
+    full_url: str | None
+    resource: Any
+    method: str | None
+
+    @property
+    def path(self) -> str:
+        """The FHIRPath of this entry's resource."""
+        return f"Bundle.entry[{self.index}].resource"
+
+    @property
+    def resource_type(self) -> str:
+        """The resource's type name, e.g. `DocumentReference`."""
+        return self.resource.get_resource_type()
+
+
+@dataclass
+class ProvideBundle:
+    """A structurally valid ITI-65 request: its entries and which of them play which part."""
+
+    entries: list[Entry]
+    submission_set: Entry
+    document_references: list[Entry]
+
+    def entry_for(self, reference: str | None) -> Entry | None:
+        """Find the entry a reference points at: by fullUrl, else by `Type/id`."""
+        if not reference:
+            return None
+        for entry in self.entries:
+            if entry.full_url and entry.full_url == reference:
+                return entry
+        resource_type, _, resource_id = reference.rpartition("/")
+        resource_type = resource_type.rsplit("/", 1)[-1]
+        for entry in self.entries:
+            if resource_id and (entry.resource_type, entry.resource.id) == (
+                resource_type,
+                resource_id,
+            ):
+                return entry
+        return None
+
+    def resolve(self, reference: str | None, holder: Entry) -> Any:
+        """Return the resource a reference points at: contained in `holder`, or in the bundle."""
+        if not reference:
+            return None
+        if reference.startswith("#"):
+            for contained in holder.resource.contained or []:
+                if contained.id == reference[1:]:
+                    return contained
+            return None
+        entry = self.entry_for(reference)
+        return entry.resource if entry else None
+
+
+def parse_bundle(body: bytes) -> Bundle:
+    """Parse a JSON body (a UTF-8 BOM allowed) into an R4 transaction Bundle, or raise."""
+    if body.startswith(UTF8_BOM):
+        body = body[len(UTF8_BOM) :]
+    try:
+        raw = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise BundleRejected(
+            [_structure(f"the body is not UTF-8 JSON: {error}", "Bundle")]
+        ) from None
+
+    if not isinstance(raw, dict) or raw.get("resourceType") != "Bundle":
+        found = raw.get("resourceType") if isinstance(raw, dict) else type(raw).__name__
+        raise BundleRejected([_structure(f"expected a Bundle resource, got {found!r}", "Bundle")])
+    if raw.get("type") != "transaction":
+        message = f"an ITI-65 Bundle must be of type transaction, not {raw.get('type')!r}"
+        raise BundleRejected([_structure(message, "Bundle.type")])
+
+    try:
+        return Bundle.model_validate(raw)
+    except ValidationError as error:
+        raise BundleRejected(
+            _structure(e["msg"], fhir_path(e["loc"])) for e in error.errors()
+        ) from None
+
+
+def fhir_path(loc: tuple[Any, ...]) -> str:
+    """Turn a pydantic error location into a FHIRPath starting at `Bundle`."""
+    path = "Bundle"
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif isinstance(part, str) and _IDENTIFIER.fullmatch(part):
+            path += "." + part.removesuffix("__ext")
+    return path
+
+
+def read_provide_bundle(bundle: Bundle) -> ProvideBundle:
+    """Sort a transaction Bundle's entries into SubmissionSet, DocumentReferences and the rest."""
+    issues: list[FhirIssue] = []
+    entries: list[Entry] = []
+    for index, raw_entry in enumerate(bundle.entry or []):
+        method = raw_entry.request.method if raw_entry.request else None
+        entry = Entry(index, raw_entry.fullUrl, raw_entry.resource, method)
+        issues += _entry_issues(entry)
+        if entry.resource is not None:
+            entries.append(entry)
+
+    submission_sets = [e for e in entries if _list_type(e) == "submissionset"]
+    documents = [e for e in entries if e.resource_type == "DocumentReference"]
+    issues += _role_issues(entries, submission_sets, documents)
+    if issues or len(submission_sets) != 1:
+        raise BundleRejected(issues)
+
+    provide = ProvideBundle(entries, submission_sets[0], documents)
+    issues += _membership_issues(provide)
+    issues += _binary_issues(provide)
+    if issues:
+        raise BundleRejected(issues)
+    return provide
+
+
+def _entry_issues(entry: Entry) -> list[FhirIssue]:
+    where = f"Bundle.entry[{entry.index}]"
+    if entry.resource is None:
+        return [_invalid("an entry without a resource cannot be created", where)]
+    if entry.method != "POST":
+        message = f"only create (POST) entries are supported, not {entry.method!r}"
+        return [_invalid(message, f"{where}.request.method")]
+    if entry.resource_type == "Bundle":
+        message = "a FHIR Document Bundle as content is not supported (FHIRDocumentNotSupported)"
+        return [_invalid(message, entry.path)]
+    if entry.resource_type not in ACCEPTED_TYPES:
+        message = f"a {entry.resource_type} is not accepted in a Provide Document Bundle"
+        return [_invalid(message, entry.path)]
+    if entry.resource_type == "List" and _list_type(entry) == "folder":
+        message = "Folder type Lists are not supported; submit documents without folders"
+        return [_invalid(message, entry.path)]
+    if entry.resource_type == "List" and _list_type(entry) is None:
+        message = "a List must be an MHD SubmissionSet (code MHDlistTypes#submissionset)"
+        return [_invalid(message, f"{entry.path}.code")]
+    return []
+
+
+def _list_type(entry: Entry) -> str | None:
+    if entry.resource is None or entry.resource_type != "List":
+        return None
+    for coding in (entry.resource.code.coding or []) if entry.resource.code else []:
+        if coding.system == MHD_LIST_TYPES and coding.code in ("submissionset", "folder"):
+            return coding.code
+    for profile in (entry.resource.meta.profile or []) if entry.resource.meta else []:
+        if profile.startswith(MHD_PROFILE) and profile.endswith(".SubmissionSet"):
+            return "submissionset"
+        if profile.startswith(MHD_PROFILE) and profile.endswith(".Folder"):
+            return "folder"
+    return None
+
+
+def _role_issues(
+    entries: list[Entry], submission_sets: list[Entry], documents: list[Entry]
+) -> list[FhirIssue]:
+    if not submission_sets:
+        return [_invalid("the Bundle has no SubmissionSet type List", "Bundle.entry")]
+    issues = [
+        _invalid("a Bundle carries exactly one SubmissionSet; this is another", extra.path)
+        for extra in submission_sets[1:]
+    ]
+    if not documents:
+        issues.append(_invalid("the Bundle has no DocumentReference", "Bundle.entry"))
+    return issues
+
+
+def _membership_issues(bundle: ProvideBundle) -> list[FhirIssue]:
+    issues = []
+    submission_set = bundle.submission_set
+    members: set[int] = set()
+    for position, item in enumerate(submission_set.resource.entry or []):
+        reference = item.item.reference if item.item else None
+        target = bundle.entry_for(reference)
+        where = f"{submission_set.path}.entry[{position}].item"
+        if target is None:
+            message = f"SubmissionSet member {reference!r} is not an entry of the Bundle"
+            issues.append(FhirIssue(ErrorCode.UNRESOLVED_REFERENCE, message, where))
+        elif target.resource_type != "DocumentReference":
+            message = (
+                f"SubmissionSet members must be DocumentReferences, not {target.resource_type}"
+            )
+            issues.append(_invalid(message, where))
+        else:
+            members.add(target.index)
+    for document in bundle.document_references:
+        if document.index not in members:
+            message = "the DocumentReference is not listed in the SubmissionSet's List.entry"
+            issues.append(_invalid(message, document.path))
+    return issues
+
+
+def _binary_issues(bundle: ProvideBundle) -> list[FhirIssue]:
+    issues = []
+    referenced: set[int] = set()
+    for document in bundle.document_references:
+        for position, content in enumerate(document.resource.content or []):
+            url = content.attachment.url if content.attachment else None
+            target = bundle.entry_for(url)
+            if target is not None and target.resource_type == "Binary":
+                referenced.add(target.index)
+                continue
+            message = f"attachment.url {url!r} does not point at a Binary entry of the Bundle"
+            where = f"{document.path}.content[{position}].attachment.url"
+            issues.append(FhirIssue(ErrorCode.MISSING_DOCUMENT, message, where))
+    issues += [
+        FhirIssue(
+            ErrorCode.MISSING_DOCUMENT_METADATA,
+            "the Binary is not the content of any DocumentReference",
+            entry.path,
+        )
+        for entry in bundle.entries
+        if entry.resource_type == "Binary" and entry.index not in referenced
+    ]
+    return issues
+
+
+def _structure(message: str, expression: str) -> FhirIssue:
+    return FhirIssue(ErrorCode.REGISTRY_METADATA_ERROR, message, expression, issue_type="structure")
+
+
+def _invalid(message: str, expression: str) -> FhirIssue:
+    return FhirIssue(ErrorCode.REGISTRY_METADATA_ERROR, message, expression)

@@ -1,0 +1,503 @@
+"""The registry store on SQL: SQLite embedded by default, PostgreSQL (psycopg 3) in production."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, fields
+from functools import cache
+from pathlib import Path
+from types import UnionType
+from typing import Any, TypeVar, get_args, get_origin, get_type_hints
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Table,
+    and_,
+    create_engine,
+    event,
+    exists,
+    false,
+    or_,
+    select,
+)
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.pool import StaticPool
+
+from registry.dtm import dtm_key
+from registry.errors import ErrorCode, Issue, XdsError
+from registry.metadata import (
+    Association,
+    Author,
+    Code,
+    DocumentEntry,
+    Folder,
+    Submission,
+    SubmissionSet,
+)
+from registry.migrations import upgrade_engine
+from registry.store import DocumentEntryQuery, RegistryStore
+from registry.tables import (
+    association,
+    document_author,
+    document_code,
+    document_entry,
+    folder,
+    folder_code,
+    submission_set,
+    submission_set_author,
+)
+
+T = TypeVar("T")
+
+EVENT = "event"
+CONFIDENTIALITY = "confidentiality"
+
+# Bound parameters per statement stay well under SQLite's and PostgreSQL's limits.
+_CHUNK = 500
+_SQLITE_BUSY_TIMEOUT_S = 30
+
+
+def normalize_url(url: str) -> str:
+    """Return `url` with PostgreSQL URLs pointed at the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def create_registry_engine(url: str) -> Engine:
+    """Return an engine for `url`, set up for many threads; creates a SQLite file's folder."""
+    parsed = make_url(normalize_url(url))
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(parsed, pool_pre_ping=True)
+
+    database = parsed.database or ""
+    if database in ("", ":memory:"):
+        # One shared connection: an in-memory database exists only inside it.
+        engine = create_engine(
+            parsed, connect_args={"check_same_thread": False}, poolclass=StaticPool
+        )
+    else:
+        Path(database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            parsed,
+            connect_args={"check_same_thread": False, "timeout": _SQLITE_BUSY_TIMEOUT_S},
+        )
+    _configure_sqlite(engine)
+    return engine
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Transactions are begun by _on_begin below, not by the sqlite3 module's guesswork.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        # A writer takes the write lock up front; a deferred BEGIN that upgrades to writing
+        # later fails at once with "database is locked" instead of waiting its turn.
+        write = connection.get_execution_options().get("xcads_write", False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+class SqlRegistryStore(RegistryStore):
+    """Registry objects in SQL tables; the schema is migrated to the newest on construction."""
+
+    def __init__(self, url: str) -> None:
+        self._engine = create_registry_engine(url)
+        upgrade_engine(self._engine)
+
+    @property
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine, for maintenance and tests."""
+        return self._engine
+
+    def close(self) -> None:
+        """Release every pooled connection."""
+        self._engine.dispose()
+
+    def register(self, submission: Submission, before_commit: Callable[[], None]) -> None:
+        """Store a whole submission in one transaction; see `RegistryStore.register`."""
+        issues = _duplicates_in_message(submission)
+        if issues:
+            raise XdsError(issues)
+
+        try:
+            with self._write() as connection:
+                issues = _conflicts_with_registry(connection, submission)
+                if issues:
+                    raise XdsError(issues)
+                _insert(connection, submission)
+                before_commit()
+        except IntegrityError as exc:
+            # Another transaction stored the same uniqueId after our check; name it if we can.
+            with self._read() as connection:
+                issues = _conflicts_with_registry(connection, submission)
+            raise XdsError(issues or _race_issue(submission)) from exc
+
+    def document_entries_by_unique_id(self, unique_ids: list[str]) -> list[DocumentEntry]:
+        """Return the DocumentEntries with these uniqueIds, any status, in the order asked."""
+        return self._entries_by(document_entry.c.unique_id, unique_ids, lambda e: e.unique_id)
+
+    def document_entries_by_uuid(self, entry_uuids: list[str]) -> list[DocumentEntry]:
+        """Return the DocumentEntries with these entryUUIDs, any status, in the order asked."""
+        return self._entries_by(document_entry.c.entry_uuid, entry_uuids, lambda e: e.entry_uuid)
+
+    def find_document_entries(self, query: DocumentEntryQuery, limit: int) -> list[DocumentEntry]:
+        """Return at most `limit` DocumentEntries matching `query`, ordered by entryUUID."""
+        statement = (
+            select(document_entry.c.metadata)
+            .where(*_document_entry_criteria(query))
+            .order_by(document_entry.c.entry_uuid)
+            .limit(limit)
+        )
+        with self._read() as connection:
+            return [from_json(DocumentEntry, text) for text in connection.scalars(statement)]
+
+    def _entries_by(
+        self, column: Any, keys: list[str], key_of: Callable[[DocumentEntry], str]
+    ) -> list[DocumentEntry]:
+        found: dict[str, DocumentEntry] = {}
+        with self._read() as connection:
+            for chunk in _chunks(list(dict.fromkeys(keys))):
+                statement = select(document_entry.c.metadata).where(column.in_(chunk))
+                for text in connection.scalars(statement):
+                    entry = from_json(DocumentEntry, text)
+                    found[key_of(entry)] = entry
+        return [found[key] for key in dict.fromkeys(keys) if key in found]
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with self._engine.connect() as connection:
+            connection.execution_options(xcads_write=True)
+            with connection.begin():
+                yield connection
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self._engine.connect() as connection, connection.begin():
+            yield connection
+
+
+def _document_entry_criteria(query: DocumentEntryQuery) -> list[ColumnElement[bool]]:
+    c = document_entry.c
+    criteria: list[ColumnElement[bool]] = [
+        c.patient_id == query.patient_id,
+        c.availability_status.in_(query.availability_statuses),
+        c.object_type.in_(query.object_types),
+    ]
+
+    for codes, code_column, scheme_column in (
+        (query.class_codes, c.class_code, c.class_code_scheme),
+        (query.type_codes, c.type_code, c.type_code_scheme),
+        (query.practice_setting_codes, c.practice_setting_code, c.practice_setting_code_scheme),
+        (
+            query.healthcare_facility_type_codes,
+            c.healthcare_facility_type_code,
+            c.healthcare_facility_type_code_scheme,
+        ),
+        (query.format_codes, c.format_code, c.format_code_scheme),
+    ):
+        if codes is not None:
+            criteria.append(_any_code(codes, code_column, scheme_column))
+
+    for kind, groups in (
+        (EVENT, query.event_codes),
+        (CONFIDENTIALITY, query.confidentiality_codes),
+    ):
+        for codes in groups:
+            d = document_code.c
+            matches = _any_code(codes, d.code, d.scheme)
+            criteria.append(exists().where(d.entry_uuid == c.entry_uuid, d.kind == kind, matches))
+
+    for column, low, high in (
+        (c.creation_time, query.creation_time_from, query.creation_time_to),
+        (c.service_start_time, query.service_start_time_from, query.service_start_time_to),
+        (c.service_stop_time, query.service_stop_time_from, query.service_stop_time_to),
+    ):
+        if low is not None:
+            criteria.append(column >= _required_dtm_key(low))
+        if high is not None:
+            criteria.append(column < _required_dtm_key(high))
+
+    if query.author_persons is not None:
+        a = document_author.c
+        likes = [a.person.like(_author_pattern(p), escape="\\") for p in query.author_persons]
+        criteria.append(exists().where(a.entry_uuid == c.entry_uuid, or_(false(), *likes)))
+
+    return criteria
+
+
+def _any_code(codes: list[Code], code_column: Any, scheme_column: Any) -> ColumnElement[bool]:
+    return or_(
+        false(),
+        *(and_(code_column == code.code, scheme_column == code.coding_scheme) for code in codes),
+    )
+
+
+def _required_dtm_key(value: str) -> str:
+    key = dtm_key(value)
+    if key is None:
+        raise ValueError(f"not a DTM: {value!r}")
+    return key
+
+
+def _author_pattern(pattern: str) -> str:
+    # Author search ignores case: persons are stored lower-cased, so lower the pattern too. A
+    # backslash is the escape character on both backends, so a literal one is doubled.
+    return pattern.lower().replace("\\", "\\\\")
+
+
+def _duplicates_in_message(submission: Submission) -> list[Issue]:
+    issues: list[Issue] = []
+    objects = _identified_objects(submission)
+
+    unique_ids = Counter(unique_id for _, unique_id, _ in objects)
+    reported: set[str] = set()
+    for entry_uuid, unique_id, _ in objects:
+        if unique_ids[unique_id] > 1 and unique_id not in reported:
+            reported.add(unique_id)
+            issues.append(
+                Issue(
+                    ErrorCode.REGISTRY_DUPLICATE_UNIQUE_ID_IN_MESSAGE,
+                    f"uniqueId {unique_id} is used more than once in the submission",
+                    entry_uuid,
+                    "uniqueId",
+                )
+            )
+
+    entry_uuids = Counter(_all_entry_uuids(submission))
+    for entry_uuid, count in entry_uuids.items():
+        if count > 1:
+            issues.append(
+                Issue(
+                    ErrorCode.REGISTRY_METADATA_ERROR,
+                    f"entryUUID {entry_uuid} is used more than once in the submission",
+                    entry_uuid,
+                    "entryUUID",
+                )
+            )
+    return issues
+
+
+def _conflicts_with_registry(connection: Connection, submission: Submission) -> list[Issue]:
+    issues: list[Issue] = []
+    wanted: dict[str, dict[str, str]] = {}
+    for entry_uuid, unique_id, table in _identified_objects(submission):
+        wanted.setdefault(table.name, {})[unique_id] = entry_uuid
+
+    for table in (document_entry, submission_set, folder):
+        entry_uuid_of = wanted.get(table.name, {})
+        for chunk in _chunks(list(entry_uuid_of)):
+            statement = select(table.c.unique_id).where(table.c.unique_id.in_(chunk))
+            for unique_id in connection.scalars(statement):
+                issues.append(
+                    Issue(
+                        ErrorCode.DUPLICATE_UNIQUE_ID_IN_REGISTRY,
+                        f"uniqueId {unique_id} is already in the registry",
+                        entry_uuid_of[unique_id],
+                        "uniqueId",
+                    )
+                )
+
+    entry_uuids = list(dict.fromkeys(_all_entry_uuids(submission)))
+    for table in (document_entry, submission_set, folder, association):
+        for chunk in _chunks(entry_uuids):
+            statement = select(table.c.entry_uuid).where(table.c.entry_uuid.in_(chunk))
+            for entry_uuid in connection.scalars(statement):
+                issues.append(
+                    Issue(
+                        ErrorCode.REGISTRY_METADATA_ERROR,
+                        f"entryUUID {entry_uuid} is already in the registry",
+                        entry_uuid,
+                        "entryUUID",
+                    )
+                )
+    return issues
+
+
+def _race_issue(submission: Submission) -> Issue:
+    return Issue(
+        ErrorCode.DUPLICATE_UNIQUE_ID_IN_REGISTRY,
+        "a uniqueId or entryUUID of the submission was stored concurrently",
+        submission.submission_set.entry_uuid,
+        "uniqueId",
+    )
+
+
+def _identified_objects(submission: Submission) -> list[tuple[str, str, Table]]:
+    """Every object that has a uniqueId, as (entryUUID, uniqueId, table)."""
+    objects = [
+        (submission.submission_set.entry_uuid, submission.submission_set.unique_id, submission_set)
+    ]
+    objects += [(e.entry_uuid, e.unique_id, document_entry) for e in submission.document_entries]
+    objects += [(f.entry_uuid, f.unique_id, folder) for f in submission.folders]
+    return objects
+
+
+def _all_entry_uuids(submission: Submission) -> list[str]:
+    return [entry_uuid for entry_uuid, _, _ in _identified_objects(submission)] + [
+        a.entry_uuid for a in submission.associations
+    ]
+
+
+def _insert(connection: Connection, submission: Submission) -> None:
+    entries = submission.document_entries
+    sets = [submission.submission_set]
+    rows: list[tuple[Table, list[dict[str, Any]]]] = [
+        (document_entry, [_document_entry_row(e) for e in entries]),
+        (document_code, [row for e in entries for row in _document_code_rows(e)]),
+        (document_author, [row for e in entries for row in _author_rows(e.entry_uuid, e.authors)]),
+        (submission_set, [_submission_set_row(s) for s in sets]),
+        (
+            submission_set_author,
+            [row for s in sets for row in _author_rows(s.entry_uuid, s.authors)],
+        ),
+        (folder, [_folder_row(f) for f in submission.folders]),
+        (folder_code, [row for f in submission.folders for row in _folder_code_rows(f)]),
+        (association, [_association_row(a) for a in submission.associations]),
+    ]
+    for table, table_rows in rows:
+        if table_rows:
+            connection.execute(table.insert(), table_rows)
+
+
+def _code_values(name: str, code: Code | None) -> dict[str, str | None]:
+    return {
+        name: code.code if code else None,
+        f"{name}_scheme": code.coding_scheme if code else None,
+    }
+
+
+def _document_entry_row(entry: DocumentEntry) -> dict[str, Any]:
+    return {
+        "entry_uuid": entry.entry_uuid,
+        "unique_id": entry.unique_id,
+        "patient_id": entry.patient_id,
+        "availability_status": str(entry.availability_status),
+        "object_type": str(entry.object_type),
+        **_code_values("class_code", entry.class_code),
+        **_code_values("type_code", entry.type_code),
+        **_code_values("format_code", entry.format_code),
+        **_code_values("healthcare_facility_type_code", entry.healthcare_facility_type_code),
+        **_code_values("practice_setting_code", entry.practice_setting_code),
+        "creation_time": dtm_key(entry.creation_time),
+        "service_start_time": dtm_key(entry.service_start_time),
+        "service_stop_time": dtm_key(entry.service_stop_time),
+        "repository_unique_id": entry.repository_unique_id,
+        "metadata": to_json(entry),
+    }
+
+
+def _document_code_rows(entry: DocumentEntry) -> list[dict[str, str]]:
+    keys = {(EVENT, c.code, c.coding_scheme) for c in entry.event_code_list}
+    keys |= {(CONFIDENTIALITY, c.code, c.coding_scheme) for c in entry.confidentiality_codes}
+    return [
+        {"entry_uuid": entry.entry_uuid, "kind": kind, "code": code, "scheme": scheme}
+        for kind, code, scheme in sorted(keys)
+    ]
+
+
+def _author_rows(entry_uuid: str, authors: list[Author]) -> list[dict[str, str]]:
+    persons = {a.person.lower() for a in authors if a.person}
+    return [{"entry_uuid": entry_uuid, "person": person} for person in sorted(persons)]
+
+
+def _submission_set_row(submission_set_: SubmissionSet) -> dict[str, Any]:
+    return {
+        "entry_uuid": submission_set_.entry_uuid,
+        "unique_id": submission_set_.unique_id,
+        "patient_id": submission_set_.patient_id,
+        "source_id": submission_set_.source_id,
+        "submission_time": dtm_key(submission_set_.submission_time),
+        **_code_values("content_type_code", submission_set_.content_type_code),
+        "availability_status": str(submission_set_.availability_status),
+        "metadata": to_json(submission_set_),
+    }
+
+
+def _folder_row(folder_: Folder) -> dict[str, Any]:
+    return {
+        "entry_uuid": folder_.entry_uuid,
+        "unique_id": folder_.unique_id,
+        "patient_id": folder_.patient_id,
+        "last_update_time": dtm_key(folder_.last_update_time),
+        "availability_status": str(folder_.availability_status),
+        "metadata": to_json(folder_),
+    }
+
+
+def _folder_code_rows(folder_: Folder) -> list[dict[str, str]]:
+    keys = {(c.code, c.coding_scheme) for c in folder_.code_list}
+    return [
+        {"entry_uuid": folder_.entry_uuid, "code": code, "scheme": scheme}
+        for code, scheme in sorted(keys)
+    ]
+
+
+def _association_row(association_: Association) -> dict[str, Any]:
+    return {
+        "entry_uuid": association_.entry_uuid,
+        "association_type": str(association_.association_type),
+        "source_object": association_.source_object,
+        "target_object": association_.target_object,
+        "availability_status": str(association_.availability_status),
+        "metadata": to_json(association_),
+    }
+
+
+def to_json(obj: Any) -> str:
+    """Serialize a metadata dataclass, nested codes and authors included."""
+    return json.dumps(asdict(obj), ensure_ascii=False, separators=(",", ":"))
+
+
+def from_json(cls: type[T], text: str) -> T:
+    """Rebuild a metadata dataclass from `to_json` output; unknown keys are ignored."""
+    return _revive(cls, json.loads(text))
+
+
+_NESTED: tuple[type, ...] = (Code, Author)
+
+
+@cache
+def _hints(cls: type) -> dict[str, Any]:
+    return get_type_hints(cls)
+
+
+def _revive(cls: type[T], data: dict[str, Any]) -> T:
+    hints = _hints(cls)
+    known = [f.name for f in fields(cls) if f.name in data]
+    values = {name: _revive_value(hints[name], data[name]) for name in known}
+    return cls(**values)
+
+
+def _revive_value(hint: Any, value: Any) -> Any:
+    if value is None:
+        return None
+    origin = get_origin(hint)
+    if origin is list:
+        (item,) = get_args(hint)
+        return [_revive_value(item, v) for v in value]
+    if origin is UnionType:
+        nested = [arg for arg in get_args(hint) if arg in _NESTED]
+        return _revive(nested[0], value) if nested else value
+    if hint in _NESTED:
+        return _revive(hint, value)
+    return value
+
+
+def _chunks(items: list[str]) -> Iterable[list[str]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]

@@ -1,0 +1,73 @@
+"""Shared test fixtures."""
+
+from __future__ import annotations
+
+# --- Registry databases ------------------------------------------------------------------------
+# Every registry store and stored query test runs on SQLite and on a real PostgreSQL. PostgreSQL
+# is at XCADS_TEST_POSTGRES_URL; when it cannot be reached those tests fail rather than skip,
+# unless XCADS_TEST_POSTGRES=off says so explicitly.
+import os
+from collections.abc import Iterator
+from uuid import uuid4
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from registry.sql import SqlRegistryStore, normalize_url
+from registry.tables import ALL_TABLES
+
+POSTGRES_SERVER_URL = os.environ.get(
+    "XCADS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+POSTGRES_OFF = os.environ.get("XCADS_TEST_POSTGRES", "").strip().lower() == "off"
+REGISTRY_BACKENDS = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(scope="session")
+def postgres_database_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, dropped at its end."""
+    if POSTGRES_OFF:
+        pytest.skip("PostgreSQL tests are off (XCADS_TEST_POSTGRES=off)")
+
+    server = make_url(normalize_url(POSTGRES_SERVER_URL))
+    name = f"xcads_test_{uuid4().hex[:12]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:
+        admin.dispose()
+        pytest.fail(f"PostgreSQL at {server!r} is not usable ({exc}); set XCADS_TEST_POSTGRES=off")
+
+    yield server.set(database=name).render_as_string(hide_password=False)
+
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=REGISTRY_BACKENDS)
+def registry_url(request: pytest.FixtureRequest, tmp_path) -> str:
+    """The URL of an empty registry database: a SQLite file, or the session's PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'registry' / 'registry.sqlite3'}"
+
+    url = request.getfixturevalue("postgres_database_url")
+    store = SqlRegistryStore(url)
+    names = ", ".join(f'"{table.name}"' for table in ALL_TABLES)
+    with store.engine.begin() as connection:
+        connection.execute(text(f"TRUNCATE {names} CASCADE"))
+    store.close()
+    return url
+
+
+@pytest.fixture
+def registry_store(registry_url: str) -> Iterator[SqlRegistryStore]:
+    """An empty registry store, on each backend in turn."""
+    store = SqlRegistryStore(registry_url)
+    yield store
+    store.close()
+
+
+# --- End of registry databases -----------------------------------------------------------------

@@ -1,0 +1,63 @@
+"""A real `xcads serve` process for end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+HOME = "urn:oid:1.3.6.1.4.1.21367.13.70.200"
+REPOSITORY = "1.3.6.1.4.1.21367.13.70.200.1"
+PERSON_ID_AUTHORITY = "2.16.578.1.12.4.1.4.1"
+SOAP = "application/soap+xml; charset=utf-8"
+
+
+class Server:
+    """A running `xcads serve` process."""
+
+    def __init__(self, data_dir: Path, home: str = HOME, repository: str = REPOSITORY) -> None:
+        self.data_dir = data_dir
+        env = {
+            **os.environ,
+            "XCADS_HOME_COMMUNITY_ID": home,
+            "XCADS_REPOSITORY_UNIQUE_ID": repository,
+        }
+        env.pop("XCADS_DATABASE_URL", None)
+        env.pop("XCADS_REPOSITORY_URL", None)
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gateway.cli",
+                "serve",
+                "--port",
+                "0",
+                "--data-dir",
+                str(data_dir),
+            ],
+            env=env,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.endpoints: dict[str, str] = {}
+        self.log: list[str] = []
+        for line in self.process.stderr:
+            self.log.append(line)
+            found = re.search(r"endpoint\.ready name='([^']+)' url=(\S+)", line)
+            if found:
+                self.endpoints[found.group(1)] = found.group(2)
+            if len(self.endpoints) == 3:
+                break
+        assert len(self.endpoints) == 3, "".join(self.log)
+        self.base = self.endpoints["health"].removesuffix("/health")
+        self.http = httpx.Client(base_url=self.base, timeout=30)
+
+    def stop(self) -> None:
+        """Stop the process and close the client."""
+        self.http.close()
+        self.process.terminate()
+        self.process.wait(timeout=20)

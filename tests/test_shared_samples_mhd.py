@@ -1,0 +1,153 @@
+"""Replays the shared ITI-65 samples: NHN's real-world bundle and the IHE MHD 4.2.3 examples.
+
+These samples live outside the repository (../shared). A missing sample fails the run unless
+XCADS_NO_SHARED=1 says they are knowingly absent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from mhd_support import issues, make_app, post, stored_files
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "samples"
+NHN_SAMPLE = SHARED / "nhn" / "iti65-provide-bundle.json"
+IHE_SAMPLES = SHARED / "mhd"
+NO_SHARED = os.environ.get("XCADS_NO_SHARED") == "1"
+
+NHN_DOCUMENT = "urn:uuid:89476407-be47-4803-b814-b99ab49ac086"
+IHE_PATIENT = {"system": "urn:oid:1.3.6.1.4.1.21367.13.20.1000", "value": "IHERED-994"}
+
+
+def sample_bytes(path: Path) -> bytes:
+    if not path.is_file():
+        if NO_SHARED:
+            pytest.skip("shared samples are absent and XCADS_NO_SHARED=1")
+        pytest.fail(f"shared sample {path} is missing; set XCADS_NO_SHARED=1 to skip these tests")
+    return path.read_bytes()
+
+
+def ihe_sample(name: str) -> dict:
+    return json.loads(sample_bytes(IHE_SAMPLES / f"Bundle-ex-{name}.json"))
+
+
+def with_resolvable_patient(bundle: dict) -> dict:
+    """Point every `Patient/ex-patient` subject at the patient's identifier instead."""
+    for entry in bundle["entry"]:
+        subject = entry["resource"].get("subject")
+        if subject == {"reference": "Patient/ex-patient"}:
+            entry["resource"]["subject"] = {"identifier": IHE_PATIENT}
+    return bundle
+
+
+@pytest.fixture
+def data_dir(tmp_path) -> Path:
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def client(data_dir) -> Iterator[TestClient]:
+    with TestClient(make_app(data_dir), raise_server_exceptions=False) as client:
+        yield client
+
+
+def test_nhn_sample_is_stored_as_sent(client):
+    body = sample_bytes(NHN_SAMPLE)
+    assert body.startswith(b"\xef\xbb\xbf")
+
+    response = post(client, body)
+
+    assert response.status_code == 200, response.text
+    locations = [entry["response"]["location"] for entry in response.json()["entry"]]
+    assert locations == [
+        "List/4c664787-eb19-488f-ba1b-e203eb29872b",
+        "Patient/bd2dbb1c-6087-4564-9491-36d47d311818",
+        "Binary/0cfedab5-af95-4e82-8d5c-6eee02c86c60",
+        "DocumentReference/89476407-be47-4803-b814-b99ab49ac086",
+    ]
+    registry = client.app.state.registry
+    (entry,) = registry.document_entries_by_unique_id([NHN_DOCUMENT])
+    assert entry.patient_id == "20912198708^^^&2.16.578.1.12.4.1.4.1&ISO"
+    assert entry.hash == "bbda955a089478dd6c0e9c54ac72cfc76c752cc7"
+    assert entry.size == 81133
+    assert entry.creation_time == "20260310142518"
+
+
+def test_ihe_samples_name_a_patient_this_recipient_cannot_resolve(client, data_dir):
+    response = post(client, ihe_sample("comprehensiveProvideDocumentBundleSimple"))
+
+    assert response.status_code == 400
+    assert issues(response) == [
+        ("XDSUnknownPatientId", "Bundle.entry[0].resource.subject"),
+        ("XDSUnknownPatientId", "Bundle.entry[1].resource.subject"),
+    ]
+    assert stored_files(data_dir) == []
+
+
+def test_ihe_simple_sample_is_stored_once_its_patient_resolves(client):
+    bundle = with_resolvable_patient(ihe_sample("comprehensiveProvideDocumentBundleSimple"))
+
+    response = post(client, bundle)
+
+    assert response.status_code == 200, response.text
+    unique_id = "1.2.840.113556.1.8000.2554.53432.348.12973.17740.34205.4355.50220.62012"
+    (entry,) = client.app.state.registry.document_entries_by_unique_id([unique_id])
+    assert entry.hash == "0a4d55a8d778e5022fab701977c5d840bbc486d0"
+    assert entry.source_patient_id == "mrn-1234^^^&http://example.org/patients&URI"
+
+
+def test_ihe_multiple_sample_repeats_a_unique_id(client, data_dir):
+    bundle = with_resolvable_patient(ihe_sample("comprehensiveProvideDocumentBundleMultiple"))
+
+    response = post(client, bundle)
+
+    assert response.status_code == 400
+    assert issues(response) == [
+        ("XDSRegistryDuplicateUniqueIdInMessage", "Bundle.entry[2].resource.masterIdentifier")
+    ]
+    assert stored_files(data_dir) == []
+
+
+def test_ihe_complete_sample_uses_folders_which_are_not_supported(client, data_dir):
+    response = post(client, ihe_sample("comprehensiveProvideDocumentBundleComplete"))
+
+    assert response.status_code == 400
+    assert issues(response) == [("XDSRegistryMetadataError", "Bundle.entry[2].resource")]
+    assert stored_files(data_dir) == []
+
+
+def test_ihe_replace_sample_patches_which_is_not_supported(client, data_dir):
+    response = post(client, ihe_sample("comprehensiveProvideDocumentBundleReplace"))
+
+    assert response.status_code == 400
+    assert issues(response) == [("XDSRegistryMetadataError", "Bundle.entry[1].request.method")]
+    assert stored_files(data_dir) == []
+
+
+def test_ihe_minimal_sample_lacks_comprehensive_metadata(client, data_dir):
+    response = post(client, ihe_sample("minimalProvideDocumentBundleSimple"))
+
+    assert response.status_code == 400
+    found = issues(response)
+    for element in ("type", "category", "securityLabel", "context"):
+        assert ("XDSRegistryMetadataError", f"Bundle.entry[1].resource.{element}") in found
+    assert ("XDSUnknownPatientId", "Bundle.entry[1].resource.subject") in found
+    assert stored_files(data_dir) == []
+
+
+def test_our_response_has_the_shape_of_the_ihe_response_example(client):
+    example = ihe_sample("response-minimalProvideDocumentBundleSimple")
+    bundle = with_resolvable_patient(ihe_sample("comprehensiveProvideDocumentBundleSimple"))
+
+    answer = post(client, bundle).json()
+
+    assert answer["type"] == example["type"]
+    assert len(answer["entry"]) == len(bundle["entry"])
+    for ours, theirs in zip(answer["entry"], example["entry"], strict=False):
+        assert ours["response"]["status"] == theirs["response"]["status"]
+        assert ours["response"]["location"].split("/")[0] in {"List", "DocumentReference", "Binary"}
