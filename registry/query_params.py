@@ -1,10 +1,10 @@
 """Stored query parameters of ITI-18: their value syntax and a reader that checks them.
 
 A Slot's Value is a single value, `'text'` (a quote inside is doubled: `'O''Brien'`) or an unquoted
-number, or a list of them, `('a','b')`. Parameters that take several values may carry several
-Value elements (or several same-named Slots, which the wire codec merges into one list). For most
-such parameters every value is an alternative (OR); for the code parameters with AND semantics
-each Value is one clause, its list items OR-ed and the clauses AND-ed.
+number, or a list of them, `('a','b')`. Within one Slot every item of every Value is an alternative
+(OR). Several Slots of the same name are AND-ed (ITI TF-2a 3.18.4.1.2.3), which only narrows the
+result for the code parameters naming a multi-valued attribute; for the other list parameters the
+Slots are simply united, and a single-valued parameter may not repeat.
 """
 
 from __future__ import annotations
@@ -79,40 +79,46 @@ class QueryParams:
     """The parameter slots of one stored query request, read and checked by name.
 
     Every reader raises `XdsError`: XDSStoredQueryMissingParam when a required parameter is absent,
-    XDSStoredQueryParamNumber when a single-valued one has several values, XDSRegistryError when
-    a value is malformed. Parameters nobody reads are ignored, as ebRS 3.0 6.3.2.1 requires.
+    XDSStoredQueryParamNumber when a single-valued one has several values or Slots, XDSRegistryError
+    when a value is malformed. Parameters nobody reads are ignored, as ebRS 3.0 6.3.2.1 requires.
     """
 
-    def __init__(self, slots: dict[str, list[str]]) -> None:
-        self._slots = {name: values for name, values in slots.items() if values}
+    def __init__(self, slots: dict[str, list[list[str]]]) -> None:
+        # A Slot without Values says nothing; a parameter given only by such Slots is absent.
+        kept = {
+            name: [values for values in occurrences if values]
+            for name, occurrences in slots.items()
+        }
+        self._slots = {name: occurrences for name, occurrences in kept.items() if occurrences}
 
     def has(self, name: str) -> bool:
         """Whether the request carries the parameter."""
         return name in self._slots
 
     def single(self, name: str, *, required: bool = False) -> str | None:
-        """Return a single-valued parameter's value."""
+        """Return a single-valued parameter's value: one Slot, one Value, one item."""
         clauses = self._clauses(name, required)
         if clauses is None:
             return None
+        # Every Value holds at least one item, so one item in one clause means one Value.
         if len(clauses) > 1 or len(clauses[0]) > 1:
             raise _error(ErrorCode.STORED_QUERY_PARAM_NUMBER, name, "takes a single value")
         return clauses[0][0]
 
     def values(self, name: str, *, required: bool = False) -> list[str] | None:
-        """Return a multi-valued parameter's values, any of which may match (OR)."""
+        """Return a multi-valued parameter's values from all its Slots, any may match (OR)."""
         clauses = self._clauses(name, required)
         if clauses is None:
             return None
         return list(dict.fromkeys(item for clause in clauses for item in clause))
 
     def codes(self, name: str) -> list[Code] | None:
-        """Return a coded parameter's codes, any of which may match (OR)."""
+        """Return a coded parameter's codes from all its Slots, any of which may match (OR)."""
         values = self.values(name)
         return None if values is None else [self._code(name, v) for v in values]
 
     def code_clauses(self, name: str) -> list[list[Code]]:
-        """Return an AND/OR code parameter: one clause of alternatives per Value, all must hold."""
+        """Return an AND/OR code parameter: per Slot one clause of alternatives, all must hold."""
         clauses = self._clauses(name, required=False) or []
         return [[self._code(name, v) for v in clause] for clause in clauses]
 
@@ -124,17 +130,20 @@ class QueryParams:
         return value
 
     def _clauses(self, name: str, required: bool) -> list[list[str]] | None:
-        raw = self._slots.get(name)
-        if raw is None:
+        """One clause per Slot: the items of all its Values, in order."""
+        occurrences = self._slots.get(name)
+        if occurrences is None:
             if required:
                 raise _error(ErrorCode.STORED_QUERY_MISSING_PARAM, name, "is required")
             return None
         clauses = []
-        for text in raw:
-            try:
-                items = parse_value(text)
-            except ValueError as exc:
-                raise _error(ErrorCode.REGISTRY_ERROR, name, f"is malformed: {exc}") from exc
+        for texts in occurrences:
+            items: list[str] = []
+            for text in texts:
+                try:
+                    items.extend(parse_value(text))
+                except ValueError as exc:
+                    raise _error(ErrorCode.REGISTRY_ERROR, name, f"is malformed: {exc}") from exc
             clauses.append(items)
         return clauses
 

@@ -11,10 +11,15 @@ from registry.metadata import Association, Code, DocumentEntry, Folder, Submissi
 
 @dataclass
 class StoredQueryRequest:
-    """An ITI-18/ITI-38 AdhocQuery as it arrived: the query id and its raw slot values."""
+    """An ITI-18/ITI-38 AdhocQuery as it arrived: the query id and its raw slot values.
+
+    `slots` maps a parameter name to one list per Slot of that name, in request order, each
+    holding that Slot's Value texts: ITI-18 ORs the values within one Slot and ANDs same-named
+    Slots (ITI TF-2a 3.18.4.1.2.3), so the grouping must survive until the query reads it.
+    """
 
     query_id: str
-    slots: dict[str, list[str]]
+    slots: dict[str, list[list[str]]]
     return_type: str = "LeafClass"
     return_composed_objects: bool = False
     home_community_id: str | None = None

@@ -485,25 +485,31 @@ def test_adhoc_query_request_reads_id_slots_and_options():
 
     assert request.query_id == FIND
     assert request.slots == {
-        "$XDSDocumentEntryPatientId": ["'p^^^&1.2&ISO'"],
-        "$XDSDocumentEntryStatus": ["('a')", "('b','c')"],
+        "$XDSDocumentEntryPatientId": [["'p^^^&1.2&ISO'"]],
+        "$XDSDocumentEntryStatus": [["('a')", "('b','c')"]],
     }
     assert request.return_type == "ObjectRef"
     assert request.return_composed_objects is True
     assert request.home_community_id == "urn:oid:1.2.3"
 
 
-def test_adhoc_query_request_merges_slots_of_the_same_name():
+def test_adhoc_query_request_keeps_slots_of_the_same_name_apart():
     element = adhoc_request(
         f'<rim:AdhocQuery id="{FIND}">'
-        "<rim:Slot name=\"$XDSDocumentEntryClassCode\"><rim:ValueList><rim:Value>('a^^s')"
-        "</rim:Value></rim:ValueList></rim:Slot>"
-        "<rim:Slot name=\"$XDSDocumentEntryClassCode\"><rim:ValueList><rim:Value>('b^^s')"
-        "</rim:Value></rim:ValueList></rim:Slot></rim:AdhocQuery>"
+        '<rim:Slot name="$XDSDocumentEntryEventCodeList"><rim:ValueList>'
+        "<rim:Value>('a^^s')</rim:Value><rim:Value>('b^^s')</rim:Value>"
+        "</rim:ValueList></rim:Slot>"
+        '<rim:Slot name="$XDSDocumentEntryStatus"><rim:ValueList>'
+        "<rim:Value>('x')</rim:Value></rim:ValueList></rim:Slot>"
+        '<rim:Slot name="$XDSDocumentEntryEventCodeList"><rim:ValueList>'
+        "<rim:Value>('c^^s')</rim:Value></rim:ValueList></rim:Slot>"
+        '<rim:Slot name="$XDSDocumentEntryEventCodeList"><rim:ValueList/></rim:Slot>'
+        "</rim:AdhocQuery>"
     )
 
     assert parse_adhoc_query_request(element).slots == {
-        "$XDSDocumentEntryClassCode": ["('a^^s')", "('b^^s')"]
+        "$XDSDocumentEntryEventCodeList": [["('a^^s')", "('b^^s')"], ["('c^^s')"], []],
+        "$XDSDocumentEntryStatus": [["('x')"]],
     }
 
 

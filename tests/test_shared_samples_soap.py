@@ -246,6 +246,7 @@ def test_ipf_iti18_request_is_read():
         "$XDSDocumentEntryCreationTimeFrom",
         "$XDSDocumentEntryCreationTimeTo",
     }
+    assert request.slots["$XDSDocumentEntryCreationTimeTo"] == [["20221016161616"]]
 
 
 def test_nist_mtom_capture_is_read_with_its_document():

@@ -41,11 +41,18 @@ def quoted(*values: str) -> str:
     return "(" + ",".join("'" + v.replace("'", "''") + "'" for v in values) + ")"
 
 
-def find(store, max_results: int = 100, **slots: list[str]) -> list[str]:
-    """Run FindDocuments for PATIENT's approved entries plus `slots`; return sorted uniqueIds."""
-    params = {
-        "$XDSDocumentEntryPatientId": [f"'{PATIENT}'"],
-        "$XDSDocumentEntryStatus": [quoted(APPROVED)],
+Slots = list[list[str]]
+"""One parameter as it arrives: one list per Slot of its name, each holding that Slot's Values."""
+
+
+def find(store, max_results: int = 100, **slots: Slots) -> list[str]:
+    """Run FindDocuments for PATIENT's approved entries plus `slots`; return sorted uniqueIds.
+
+    A keyword names a parameter (the `$` may be left off); `[]` drops it.
+    """
+    params: dict[str, Slots] = {
+        "$XDSDocumentEntryPatientId": [[f"'{PATIENT}'"]],
+        "$XDSDocumentEntryStatus": [[quoted(APPROVED)]],
     }
     params.update({(k if k.startswith("$") else f"${k}"): v for k, v in slots.items()})
     request = StoredQueryRequest(FIND_DOCUMENTS, {k: v for k, v in params.items() if v})
@@ -53,8 +60,8 @@ def find(store, max_results: int = 100, **slots: list[str]) -> list[str]:
     return sorted(entry.unique_id for entry in result.document_entries)
 
 
-def get(store, **slots: list[str]) -> list[str]:
-    """Run GetDocuments with `slots`; return uniqueIds in response order."""
+def get(store, **slots: Slots) -> list[str]:
+    """Run GetDocuments with `slots`, keyed as for `find`; return uniqueIds in response order."""
     request = StoredQueryRequest(GET_DOCUMENTS, {f"${k}": v for k, v in slots.items()})
     result = run_stored_query(store, request, max_results=100)
     return [entry.unique_id for entry in result.document_entries]
@@ -76,8 +83,9 @@ def test_find_documents_returns_only_the_patients_entries(registry_store):
     assert find(registry_store) == ["a"]
 
 
-def test_find_documents_requires_patient_id(registry_store):
-    assert error_of(find, registry_store, XDSDocumentEntryPatientId=[]) == (
+@pytest.mark.parametrize("slots", [[], [[]]], ids=["no-slot", "slot-without-values"])
+def test_find_documents_requires_patient_id(registry_store, slots):
+    assert error_of(find, registry_store, XDSDocumentEntryPatientId=slots) == (
         ErrorCode.STORED_QUERY_MISSING_PARAM,
         "$XDSDocumentEntryPatientId",
     )
@@ -91,15 +99,25 @@ def test_find_documents_requires_status(registry_store):
 
 
 @pytest.mark.parametrize(
-    "values",
-    [[f"'{PATIENT}'", f"'{OTHER_PATIENT}'"], [quoted(PATIENT, OTHER_PATIENT)]],
-    ids=["two-values", "list"],
+    "slots",
+    [
+        [[f"'{PATIENT}'", f"'{OTHER_PATIENT}'"]],
+        [[quoted(PATIENT, OTHER_PATIENT)]],
+        [[f"'{PATIENT}'"], [f"'{PATIENT}'"]],
+    ],
+    ids=["two-values", "list", "two-slots"],
 )
-def test_find_documents_takes_a_single_patient_id(registry_store, values):
-    assert error_of(find, registry_store, XDSDocumentEntryPatientId=values) == (
+def test_find_documents_takes_a_single_patient_id(registry_store, slots):
+    assert error_of(find, registry_store, XDSDocumentEntryPatientId=slots) == (
         ErrorCode.STORED_QUERY_PARAM_NUMBER,
         "$XDSDocumentEntryPatientId",
     )
+
+
+def test_find_documents_accepts_a_patient_id_as_a_one_item_list(registry_store):
+    register(registry_store, document_entry("a"))
+
+    assert find(registry_store, XDSDocumentEntryPatientId=[[quoted(PATIENT)]]) == ["a"]
 
 
 def test_find_documents_selects_by_status(registry_store):
@@ -110,17 +128,28 @@ def test_find_documents_selects_by_status(registry_store):
     )
 
     assert find(registry_store) == ["approved"]
-    assert find(registry_store, XDSDocumentEntryStatus=[quoted(DEPRECATED)]) == ["deprecated"]
-    assert find(registry_store, XDSDocumentEntryStatus=[quoted(APPROVED, DEPRECATED)]) == [
+    assert find(registry_store, XDSDocumentEntryStatus=[[quoted(DEPRECATED)]]) == ["deprecated"]
+    assert find(registry_store, XDSDocumentEntryStatus=[[quoted(APPROVED, DEPRECATED)]]) == [
         "approved",
         "deprecated",
     ]
 
 
+def test_find_documents_unites_status_slots(registry_store):
+    register(
+        registry_store,
+        document_entry("approved"),
+        document_entry("deprecated", availability_status=DEPRECATED),
+    )
+
+    statuses = [[quoted(APPROVED)], [quoted(DEPRECATED)]]
+    assert find(registry_store, XDSDocumentEntryStatus=statuses) == ["approved", "deprecated"]
+
+
 def test_find_documents_ignores_status_values_it_does_not_understand(registry_store):
     register(registry_store, document_entry("a"))
 
-    statuses = [quoted("urn:example:StatusType:Unheard-of", APPROVED)]
+    statuses = [[quoted("urn:example:StatusType:Unheard-of", APPROVED)]]
     assert find(registry_store, XDSDocumentEntryStatus=statuses) == ["a"]
 
 
@@ -137,12 +166,12 @@ def test_find_documents_selects_by_code_and_coding_scheme(registry_store, parame
         document_entry("no-code"),
     )
 
-    assert find(registry_store, **{parameter: [quoted("X^^1.2.3")]}) == ["match"]
-    assert find(registry_store, **{parameter: [quoted("Z^^1.2.3")]}) == []
+    assert find(registry_store, **{parameter: [[quoted("X^^1.2.3")]]}) == ["match"]
+    assert find(registry_store, **{parameter: [[quoted("Z^^1.2.3")]]}) == []
 
 
 @pytest.mark.parametrize(("parameter", "attribute"), CODE_PARAMETERS)
-def test_find_documents_ors_values_within_a_slot(registry_store, parameter, attribute):
+def test_find_documents_ors_single_valued_codes_within_a_slot(registry_store, parameter, attribute):
     register(
         registry_store,
         document_entry("x", **{attribute: Code("X", "s")}),
@@ -150,54 +179,100 @@ def test_find_documents_ors_values_within_a_slot(registry_store, parameter, attr
         document_entry("z", **{attribute: Code("Z", "s")}),
     )
 
-    assert find(registry_store, **{parameter: [quoted("X^^s", "Y^^s")]}) == ["x", "y"]
-    assert find(registry_store, **{parameter: [quoted("X^^s"), quoted("Z^^s")]}) == ["x", "z"]
+    assert find(registry_store, **{parameter: [[quoted("X^^s", "Y^^s")]]}) == ["x", "y"]
+    assert find(registry_store, **{parameter: [[quoted("X^^s"), quoted("Z^^s")]]}) == ["x", "z"]
+
+
+@pytest.mark.parametrize(("parameter", "attribute"), CODE_PARAMETERS)
+def test_find_documents_unites_slots_of_single_valued_codes(registry_store, parameter, attribute):
+    register(
+        registry_store,
+        document_entry("x", **{attribute: Code("X", "s")}),
+        document_entry("y", **{attribute: Code("Y", "s")}),
+        document_entry("z", **{attribute: Code("Z", "s")}),
+    )
+
+    assert find(registry_store, **{parameter: [[quoted("X^^s")], [quoted("Z^^s")]]}) == ["x", "z"]
 
 
 def test_find_documents_rejects_a_code_without_coding_scheme(registry_store):
-    assert error_of(find, registry_store, XDSDocumentEntryClassCode=[quoted("X")]) == (
+    assert error_of(find, registry_store, XDSDocumentEntryClassCode=[[quoted("X")]]) == (
         ErrorCode.REGISTRY_ERROR,
         "$XDSDocumentEntryClassCode",
     )
 
 
-# --- FindDocuments: multi-valued codes with AND semantics ---------------------------------------
+# --- FindDocuments: multi-valued codes, OR within a Slot and AND across Slots --------------------
 
-
-@pytest.mark.parametrize(
+MULTI_VALUED_CODE_PARAMETERS = pytest.mark.parametrize(
     ("parameter", "attribute"),
     [
         ("$XDSDocumentEntryEventCodeList", "event_code_list"),
         ("$XDSDocumentEntryConfidentialityCode", "confidentiality_codes"),
     ],
+    ids=["event-code-list", "confidentiality-code"],
 )
-def test_find_documents_ands_value_elements_of_multi_valued_codes(
-    registry_store, parameter, attribute
-):
+
+
+def _coded(unique_id: str, attribute: str, *codes: str):
+    return document_entry(unique_id, **{attribute: [Code(code, "s") for code in codes]})
+
+
+@MULTI_VALUED_CODE_PARAMETERS
+def test_find_documents_ors_values_within_a_slot(registry_store, parameter, attribute):
     register(
         registry_store,
-        document_entry("ab", **{attribute: [Code("A", "s"), Code("B", "s")]}),
-        document_entry("a", **{attribute: [Code("A", "s")]}),
-        document_entry("b", **{attribute: [Code("B", "s")]}),
+        _coded("a", attribute, "A"),
+        _coded("b", attribute, "B"),
+        _coded("a-b", attribute, "A", "B"),
+        _coded("c", attribute, "C"),
         document_entry("none"),
     )
 
-    assert find(registry_store, **{parameter: [quoted("A^^s"), quoted("B^^s")]}) == ["ab"]
-    assert find(registry_store, **{parameter: [quoted("A^^s", "B^^s")]}) == ["a", "ab", "b"]
-    assert find(registry_store, **{parameter: [quoted("A^^s")]}) == ["a", "ab"]
-    assert find(registry_store, **{parameter: [quoted("A^^other")]}) == []
+    one_slot = [[quoted("A^^s"), quoted("B^^s")]]
+    assert find(registry_store, **{parameter: one_slot}) == ["a", "a-b", "b"]
 
 
-def test_find_documents_ands_clauses_of_ors_in_event_codes(registry_store):
+@MULTI_VALUED_CODE_PARAMETERS
+def test_find_documents_ors_items_within_a_value_list(registry_store, parameter, attribute):
     register(
         registry_store,
-        document_entry("a-c", event_code_list=[Code("A", "s"), Code("C", "s")]),
-        document_entry("b-c", event_code_list=[Code("B", "s"), Code("C", "s")]),
-        document_entry("a-d", event_code_list=[Code("A", "s"), Code("D", "s")]),
+        _coded("a", attribute, "A"),
+        _coded("b", attribute, "B"),
+        _coded("a-b", attribute, "A", "B"),
+        _coded("c", attribute, "C"),
+        document_entry("none"),
     )
 
-    clauses = [quoted("A^^s", "B^^s"), quoted("C^^s")]
-    assert find(registry_store, XDSDocumentEntryEventCodeList=clauses) == ["a-c", "b-c"]
+    one_value = [[quoted("A^^s", "B^^s")]]
+    assert find(registry_store, **{parameter: one_value}) == ["a", "a-b", "b"]
+
+
+@MULTI_VALUED_CODE_PARAMETERS
+def test_find_documents_ands_slots_of_the_same_name(registry_store, parameter, attribute):
+    register(
+        registry_store,
+        _coded("a-c", attribute, "A", "C"),
+        _coded("b-c", attribute, "B", "C"),
+        _coded("a-d", attribute, "A", "D"),
+        _coded("a-b", attribute, "A", "B"),
+        _coded("c", attribute, "C"),
+    )
+
+    a_or_b_and_c = [[quoted("A^^s"), quoted("B^^s")], [quoted("C^^s")]]
+    assert find(registry_store, **{parameter: a_or_b_and_c}) == ["a-c", "b-c"]
+    a_and_b = [[quoted("A^^s")], [quoted("B^^s")]]
+    assert find(registry_store, **{parameter: a_and_b}) == ["a-b"]
+
+
+@MULTI_VALUED_CODE_PARAMETERS
+def test_find_documents_matches_multi_valued_codes_by_coding_scheme(
+    registry_store, parameter, attribute
+):
+    register(registry_store, _coded("a", attribute, "A"), document_entry("none"))
+
+    assert find(registry_store, **{parameter: [[quoted("A^^s")]]}) == ["a"]
+    assert find(registry_store, **{parameter: [[quoted("A^^other")]]}) == []
 
 
 # --- FindDocuments: times ---------------------------------------------------------------------
@@ -215,10 +290,13 @@ def test_find_documents_time_from_is_inclusive_and_to_exclusive(
         document_entry("no-time"),
     )
 
-    bounds = {f"{parameter}From": ["20041224100000"], f"{parameter}To": ["20041224110000"]}
+    bounds = {f"{parameter}From": [["20041224100000"]], f"{parameter}To": [["20041224110000"]]}
     assert find(registry_store, **bounds) == ["at-from"]
-    assert find(registry_store, **{f"{parameter}From": ["20041224100000"]}) == ["at-from", "at-to"]
-    assert find(registry_store, **{f"{parameter}To": ["20041224110000"]}) == ["at-from", "before"]
+    assert find(registry_store, **{f"{parameter}From": [["20041224100000"]]}) == [
+        "at-from",
+        "at-to",
+    ]
+    assert find(registry_store, **{f"{parameter}To": [["20041224110000"]]}) == ["at-from", "before"]
 
 
 @pytest.mark.parametrize(("parameter", "attribute"), TIME_PARAMETERS)
@@ -232,26 +310,29 @@ def test_find_documents_compares_times_of_any_precision(registry_store, paramete
     )
     time_from, time_to = f"{parameter}From", f"{parameter}To"
 
-    assert find(registry_store, **{time_from: ["2004"], time_to: ["2005"]}) == [
+    assert find(registry_store, **{time_from: [["2004"]], time_to: [["2005"]]}) == [
         "2004",
         "2004-12-24",
     ]
-    assert find(registry_store, **{time_from: ["200412"]}) == ["2004-12-24", "2005-01-01T00:00"]
-    assert find(registry_store, **{time_to: ["20041224"]}) == ["2003-12-31T23:59:59", "2004"]
-    assert find(registry_store, **{time_from: ["200412241030"]}) == ["2005-01-01T00:00"]
-    assert find(registry_store, **{time_from: ["'20050101'"]}) == ["2005-01-01T00:00"]
+    assert find(registry_store, **{time_from: [["200412"]]}) == ["2004-12-24", "2005-01-01T00:00"]
+    assert find(registry_store, **{time_to: [["20041224"]]}) == ["2003-12-31T23:59:59", "2004"]
+    assert find(registry_store, **{time_from: [["200412241030"]]}) == ["2005-01-01T00:00"]
+    assert find(registry_store, **{time_from: [["'20050101'"]]}) == ["2005-01-01T00:00"]
 
 
 @pytest.mark.parametrize("value", ["2004122", "2004-12-24", "20041224+0100", "'noon'"])
 def test_find_documents_rejects_a_time_that_is_not_dtm(registry_store, value):
-    assert error_of(find, registry_store, XDSDocumentEntryCreationTimeFrom=[value]) == (
+    assert error_of(find, registry_store, XDSDocumentEntryCreationTimeFrom=[[value]]) == (
         ErrorCode.REGISTRY_ERROR,
         "$XDSDocumentEntryCreationTimeFrom",
     )
 
 
-def test_find_documents_takes_a_single_time_bound(registry_store):
-    assert error_of(find, registry_store, XDSDocumentEntryServiceStopTimeTo=["2004", "2005"]) == (
+@pytest.mark.parametrize(
+    "slots", [[["2004", "2005"]], [["2004"], ["2005"]]], ids=["two-values", "two-slots"]
+)
+def test_find_documents_takes_a_single_time_bound(registry_store, slots):
+    assert error_of(find, registry_store, XDSDocumentEntryServiceStopTimeTo=slots) == (
         ErrorCode.STORED_QUERY_PARAM_NUMBER,
         "$XDSDocumentEntryServiceStopTimeTo",
     )
@@ -274,17 +355,17 @@ def test_find_documents_matches_author_person_with_percent_wildcard(registry_sto
         document_entry("no-author"),
     )
 
-    assert find(registry_store, XDSDocumentEntryAuthorPerson=["'%Smith^%'"]) == [
+    assert find(registry_store, XDSDocumentEntryAuthorPerson=[["'%Smith^%'"]]) == [
         "co-author",
         "smith",
     ]
-    assert find(registry_store, XDSDocumentEntryAuthorPerson=["'%Smith%'"]) == [
+    assert find(registry_store, XDSDocumentEntryAuthorPerson=[["'%Smith%'"]]) == [
         "co-author",
         "smith",
         "smithson",
     ]
-    assert find(registry_store, XDSDocumentEntryAuthorPerson=["'^Smith^John^^^Dr'"]) == ["smith"]
-    assert find(registry_store, XDSDocumentEntryAuthorPerson=["'Smith'"]) == []
+    assert find(registry_store, XDSDocumentEntryAuthorPerson=[["'^Smith^John^^^Dr'"]]) == ["smith"]
+    assert find(registry_store, XDSDocumentEntryAuthorPerson=[["'Smith'"]]) == []
 
 
 def test_find_documents_matches_author_person_with_underscore_wildcard(registry_store):
@@ -295,7 +376,7 @@ def test_find_documents_matches_author_person_with_underscore_wildcard(registry_
         _authored("hannsen", "^Hannsen^Kari"),
     )
 
-    assert find(registry_store, XDSDocumentEntryAuthorPerson=["'^Hans_n^%'"]) == [
+    assert find(registry_store, XDSDocumentEntryAuthorPerson=[["'^Hans_n^%'"]]) == [
         "hansen",
         "hanson",
     ]
@@ -304,21 +385,24 @@ def test_find_documents_matches_author_person_with_underscore_wildcard(registry_
 def test_find_documents_matches_author_person_with_quote(registry_store):
     register(registry_store, _authored("obrien", "^O'Brien^Pat"), _authored("o-brien", "^OBrien"))
 
-    assert find(registry_store, XDSDocumentEntryAuthorPerson=["'%O''Brien%'"]) == ["obrien"]
+    assert find(registry_store, XDSDocumentEntryAuthorPerson=[["'%O''Brien%'"]]) == ["obrien"]
 
 
 def test_find_documents_ors_author_person_values(registry_store):
     register(registry_store, _authored("a", "^Aas"), _authored("b", "^Berg"), _authored("c", "^Cy"))
 
-    assert find(registry_store, XDSDocumentEntryAuthorPerson=["'^Aas'", "'^Berg'"]) == ["a", "b"]
-    assert find(registry_store, XDSDocumentEntryAuthorPerson=[quoted("^Aas", "^Cy")]) == ["a", "c"]
+    assert find(registry_store, XDSDocumentEntryAuthorPerson=[["'^Aas'", "'^Berg'"]]) == ["a", "b"]
+    assert find(registry_store, XDSDocumentEntryAuthorPerson=[[quoted("^Aas", "^Cy")]]) == [
+        "a",
+        "c",
+    ]
 
 
 def test_find_documents_matches_author_person_regardless_of_case(registry_store):
     register(registry_store, _authored("ostby", "^Østby^Ærlig"))
 
-    assert find(registry_store, XDSDocumentEntryAuthorPerson=["'^østby%'"]) == ["ostby"]
-    assert find(registry_store, XDSDocumentEntryAuthorPerson=["'%ÆRLIG'"]) == ["ostby"]
+    assert find(registry_store, XDSDocumentEntryAuthorPerson=[["'^østby%'"]]) == ["ostby"]
+    assert find(registry_store, XDSDocumentEntryAuthorPerson=[["'%ÆRLIG'"]]) == ["ostby"]
 
 
 # --- FindDocuments: objectType and everything else --------------------------------------------
@@ -332,8 +416,8 @@ def test_find_documents_returns_stable_entries_unless_asked_otherwise(registry_s
     )
 
     assert find(registry_store) == ["stable"]
-    assert find(registry_store, XDSDocumentEntryType=[quoted(ON_DEMAND)]) == ["on-demand"]
-    assert find(registry_store, XDSDocumentEntryType=[quoted(STABLE, ON_DEMAND)]) == [
+    assert find(registry_store, XDSDocumentEntryType=[[quoted(ON_DEMAND)]]) == ["on-demand"]
+    assert find(registry_store, XDSDocumentEntryType=[[quoted(STABLE, ON_DEMAND)]]) == [
         "on-demand",
         "stable",
     ]
@@ -348,8 +432,8 @@ def test_find_documents_ands_different_parameters(registry_store):
 
     found = find(
         registry_store,
-        XDSDocumentEntryClassCode=[quoted("C^^s")],
-        XDSDocumentEntryTypeCode=[quoted("T^^s")],
+        XDSDocumentEntryClassCode=[[quoted("C^^s")]],
+        XDSDocumentEntryTypeCode=[[quoted("T^^s")]],
     )
     assert found == ["both"]
 
@@ -357,12 +441,14 @@ def test_find_documents_ands_different_parameters(registry_store):
 def test_find_documents_ignores_parameters_it_does_not_define(registry_store):
     register(registry_store, document_entry("a"))
 
-    assert find(registry_store, XDSSubmissionSetSourceId=["'1.2.3'"], MetadataLevel=["1"]) == ["a"]
+    assert find(registry_store, XDSSubmissionSetSourceId=[["'1.2.3'"]], MetadataLevel=[["1"]]) == [
+        "a"
+    ]
 
 
 @pytest.mark.parametrize("value", ["'unclosed", "('a', 'b'", "('a' 'b')", "plain", "'a' trailing"])
 def test_find_documents_rejects_a_malformed_value(registry_store, value):
-    assert error_of(find, registry_store, XDSDocumentEntryClassCode=[value]) == (
+    assert error_of(find, registry_store, XDSDocumentEntryClassCode=[[value]]) == (
         ErrorCode.REGISTRY_ERROR,
         "$XDSDocumentEntryClassCode",
     )
@@ -384,21 +470,25 @@ def test_get_documents_by_entry_uuid_returns_any_status(registry_store):
     register(registry_store, approved, document_entry("other"), deprecated)
 
     uuids = quoted(deprecated.entry_uuid, approved.entry_uuid, new_uuid())
-    assert get(registry_store, XDSDocumentEntryEntryUUID=[uuids]) == ["deprecated", "approved"]
+    assert get(registry_store, XDSDocumentEntryEntryUUID=[[uuids]]) == ["deprecated", "approved"]
 
 
 def test_get_documents_by_unique_id(registry_store):
     register(registry_store, document_entry("a"), document_entry("b"), document_entry("c"))
 
-    assert get(registry_store, XDSDocumentEntryUniqueId=[quoted("c"), quoted("a")]) == ["c", "a"]
+    assert get(registry_store, XDSDocumentEntryUniqueId=[[quoted("c"), quoted("a")]]) == ["c", "a"]
+    assert get(registry_store, XDSDocumentEntryUniqueId=[[quoted("b")], [quoted("a")]]) == [
+        "b",
+        "a",
+    ]
 
 
 def test_get_documents_returns_stable_entries_unless_asked_otherwise(registry_store):
     register(registry_store, document_entry("stable"), document_entry("odd", object_type=ON_DEMAND))
-    ids = [quoted("stable", "odd")]
+    ids = [[quoted("stable", "odd")]]
 
     assert get(registry_store, XDSDocumentEntryUniqueId=ids) == ["stable"]
-    types = [quoted(ON_DEMAND)]
+    types = [[quoted(ON_DEMAND)]]
     assert get(registry_store, XDSDocumentEntryUniqueId=ids, XDSDocumentEntryType=types) == ["odd"]
 
 
@@ -406,7 +496,9 @@ def test_get_documents_accepts_home_community_id(registry_store):
     register(registry_store, document_entry("a"))
 
     assert get(
-        registry_store, XDSDocumentEntryUniqueId=[quoted("a")], homeCommunityId=["'urn:oid:1.2'"]
+        registry_store,
+        XDSDocumentEntryUniqueId=[[quoted("a")]],
+        homeCommunityId=[["'urn:oid:1.2'"]],
     ) == ["a"]
 
 
@@ -414,14 +506,14 @@ def test_get_documents_takes_entry_uuid_or_unique_id_not_both(registry_store):
     code, _ = error_of(
         get,
         registry_store,
-        XDSDocumentEntryEntryUUID=[quoted(new_uuid())],
-        XDSDocumentEntryUniqueId=[quoted("a")],
+        XDSDocumentEntryEntryUUID=[[quoted(new_uuid())]],
+        XDSDocumentEntryUniqueId=[[quoted("a")]],
     )
     assert code == ErrorCode.STORED_QUERY_PARAM_NUMBER
 
 
 def test_get_documents_requires_entry_uuid_or_unique_id(registry_store):
-    code, _ = error_of(get, registry_store, homeCommunityId=["'urn:oid:1.2'"])
+    code, _ = error_of(get, registry_store, homeCommunityId=[["'urn:oid:1.2'"]])
     assert code == ErrorCode.STORED_QUERY_MISSING_PARAM
 
 
@@ -429,8 +521,8 @@ def test_get_documents_takes_a_single_home_community_id(registry_store):
     assert error_of(
         get,
         registry_store,
-        XDSDocumentEntryUniqueId=[quoted("a")],
-        homeCommunityId=["'urn:oid:1.2'", "'urn:oid:1.3'"],
+        XDSDocumentEntryUniqueId=[[quoted("a")]],
+        homeCommunityId=[["'urn:oid:1.2'", "'urn:oid:1.3'"]],
     ) == (ErrorCode.STORED_QUERY_PARAM_NUMBER, "$homeCommunityId")
 
 

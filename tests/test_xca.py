@@ -23,6 +23,7 @@ from gateway.mtom import parse_multipart
 from registry.metadata import (
     Association,
     AssociationType,
+    Code,
     DocumentEntry,
     Submission,
     SubmissionSet,
@@ -78,9 +79,18 @@ def client(app) -> Iterator[TestClient]:
 
 
 def store_document(
-    app, data: bytes, *, mime_type: str = "text/plain", patient_id: str = PATIENT, bytes_too=True
+    app,
+    data: bytes,
+    *,
+    mime_type: str = "text/plain",
+    patient_id: str = PATIENT,
+    bytes_too=True,
+    event_codes: tuple[str, ...] = (),
 ) -> DocumentEntry:
-    """Register one document the way ITI-65 does: metadata and bytes in one step."""
+    """Register one document the way ITI-65 does: metadata and bytes in one step.
+
+    `event_codes` are codes of the coding scheme `s`.
+    """
     unique_id = f"2.25.{uuid.uuid4().int}"
     entry = DocumentEntry(
         entry_uuid=uuid.uuid4().urn,
@@ -91,6 +101,7 @@ def store_document(
         size=len(data),
         repository_unique_id=REPOSITORY,
         creation_time="20240131120000",
+        event_code_list=[Code(code, "s") for code in event_codes],
     )
     submission_set = SubmissionSet(
         entry_uuid=uuid.uuid4().urn,
@@ -127,13 +138,15 @@ def envelope(action: str | None, body: str, *, headers: str = "", message_id="ur
     ).encode()
 
 
-def adhoc_query(query_id: str, slots: dict[str, list[str]], return_type="LeafClass", home=""):
+def adhoc_query(query_id: str, slots: dict[str, list[list[str]]], return_type="LeafClass", home=""):
+    """An AdhocQueryRequest; `slots` gives per parameter one list of Value texts per Slot."""
     home_attribute = f' home="{home}"' if home else ""
     slot_xml = "".join(
         f'<rim:Slot name="{name}"><rim:ValueList>'
         + "".join(f"<rim:Value>{value}</rim:Value>" for value in values)
         + "</rim:ValueList></rim:Slot>"
-        for name, values in slots.items()
+        for name, occurrences in slots.items()
+        for values in occurrences
     )
     return (
         f'<query:AdhocQueryRequest xmlns:query="{NS["query"]}" xmlns:rim="{NS["rim"]}">'
@@ -143,13 +156,19 @@ def adhoc_query(query_id: str, slots: dict[str, list[str]], return_type="LeafCla
     )
 
 
-def find_documents(patient_id: str = PATIENT, return_type: str = "LeafClass") -> str:
+def find_documents(
+    patient_id: str = PATIENT,
+    return_type: str = "LeafClass",
+    *,
+    extra_slots: dict[str, list[list[str]]] | None = None,
+) -> str:
     xml_cx = patient_id.replace("&", "&amp;")
     return adhoc_query(
         FIND_DOCUMENTS,
         {
-            "$XDSDocumentEntryPatientId": [f"'{xml_cx}'"],
-            "$XDSDocumentEntryStatus": [f"('{APPROVED}')"],
+            "$XDSDocumentEntryPatientId": [[f"'{xml_cx}'"]],
+            "$XDSDocumentEntryStatus": [[f"('{APPROVED}')"]],
+            **(extra_slots or {}),
         },
         return_type,
     )
@@ -291,7 +310,7 @@ def test_find_documents_of_a_patient_without_documents_is_an_empty_success(app, 
 
 def test_get_documents_by_unique_id(app, client):
     entry = store_document(app, b"get me")
-    body = adhoc_query(GET_DOCUMENTS, {"$XDSDocumentEntryUniqueId": [f"('{entry.unique_id}')"]})
+    body = adhoc_query(GET_DOCUMENTS, {"$XDSDocumentEntryUniqueId": [[f"('{entry.unique_id}')"]]})
 
     root = soap_root(post(client, envelope(QUERY, body)))
 
@@ -299,10 +318,41 @@ def test_get_documents_by_unique_id(app, client):
     assert extrinsic.get("home") == HOME
 
 
+def found_by_event_codes(client, event_code_list: list[list[str]]) -> set[str]:
+    """The entryUUIDs FindDocuments returns for these EventCodeList Slots, over ITI-38."""
+    body = find_documents(extra_slots={"$XDSDocumentEntryEventCodeList": event_code_list})
+
+    root = soap_root(post(client, envelope(QUERY, body)))
+
+    assert status(root) == SUCCESS
+    return {extrinsic.get("id") for extrinsic in root.iterfind(".//rim:ExtrinsicObject", NS)}
+
+
+def test_find_documents_ors_event_code_values_within_a_slot(app, client):
+    a = store_document(app, b"a", event_codes=("A",))
+    b = store_document(app, b"b", event_codes=("B",))
+    store_document(app, b"c", event_codes=("C",))
+
+    found = found_by_event_codes(client, [["('A^^s')", "('B^^s')"]])
+
+    assert found == {a.entry_uuid, b.entry_uuid}
+
+
+def test_find_documents_ands_event_code_slots_of_the_same_name(app, client):
+    a_c = store_document(app, b"a-c", event_codes=("A", "C"))
+    b_c = store_document(app, b"b-c", event_codes=("B", "C"))
+    store_document(app, b"a-d", event_codes=("A", "D"))
+    store_document(app, b"c", event_codes=("C",))
+
+    found = found_by_event_codes(client, [["('A^^s')", "('B^^s')"], ["('C^^s')"]])
+
+    assert found == {a_c.entry_uuid, b_c.entry_uuid}
+
+
 def test_slot_syntax_error_is_a_failure_with_registry_errors(client):
     body = adhoc_query(
         FIND_DOCUMENTS,
-        {"$XDSDocumentEntryPatientId": ["not-quoted"], "$XDSDocumentEntryStatus": ["x"]},
+        {"$XDSDocumentEntryPatientId": [["not-quoted"]], "$XDSDocumentEntryStatus": [["x"]]},
     )
 
     reply = post(client, envelope(QUERY, body))
@@ -315,7 +365,7 @@ def test_slot_syntax_error_is_a_failure_with_registry_errors(client):
 
 
 def test_missing_required_parameter_is_named(client):
-    body = adhoc_query(FIND_DOCUMENTS, {"$XDSDocumentEntryStatus": [f"('{APPROVED}')"]})
+    body = adhoc_query(FIND_DOCUMENTS, {"$XDSDocumentEntryStatus": [[f"('{APPROVED}')"]]})
 
     assert error_codes(soap_root(post(client, envelope(QUERY, body)))) == [
         "XDSStoredQueryMissingParam"
@@ -329,7 +379,9 @@ def test_unknown_stored_query(client):
 
 
 def test_query_for_another_community_is_unknown_community(client):
-    body = adhoc_query(GET_DOCUMENTS, {"$XDSDocumentEntryUniqueId": ["('1')"]}, home="urn:oid:9.9")
+    body = adhoc_query(
+        GET_DOCUMENTS, {"$XDSDocumentEntryUniqueId": [["('1')"]]}, home="urn:oid:9.9"
+    )
 
     root = soap_root(post(client, envelope(QUERY, body)))
 

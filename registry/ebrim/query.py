@@ -16,7 +16,7 @@ RETURN_TYPES = ("LeafClass", "ObjectRef")
 def parse_adhoc_query_request(element: etree._Element) -> StoredQueryRequest:
     """Read a query:AdhocQueryRequest; raise XdsError(XDSRegistryError) if it is not usable.
 
-    Slots of the same name are merged into one value list.
+    Slots of the same name stay apart, one value list each, since ITI-18 ANDs them.
     """
     if element.tag != qname(QUERY, "AdhocQueryRequest"):
         raise _error(f"expected AdhocQueryRequest, found {etree.QName(element).localname}")
@@ -30,10 +30,10 @@ def parse_adhoc_query_request(element: etree._Element) -> StoredQueryRequest:
         raise _error(f"returnType {return_type} is not supported; use LeafClass or ObjectRef")
     composed = option is not None and option.get("returnComposedObjects") in ("true", "1")
 
-    slots: dict[str, list[str]] = {}
+    slots: dict[str, list[list[str]]] = {}
     for slot in query.findall(qname(RIM, "Slot")):
         values = [text_of(value) for value in slot.iterfind(f"{qname(RIM, 'ValueList')}/*")]
-        slots.setdefault(slot.get("name", ""), []).extend(values)
+        slots.setdefault(slot.get("name", ""), []).append(values)
 
     return StoredQueryRequest(
         query_id=query.get("id", "").strip(),
