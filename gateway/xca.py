@@ -174,7 +174,7 @@ def cross_gateway_query(exchange: _Exchange) -> Response:
         codes = ",".join(issue.code for issue in error.issues)
     else:
         result = _with_repository(result, settings.repository_unique_id)
-        results = _count(result)
+        results = len(result)
         response = adhoc_query_response(
             ResponseStatus.SUCCESS,
             result,
@@ -301,18 +301,6 @@ def _with_repository(result: QueryResult, repository_unique_id: str) -> QueryRes
         for entry in result.document_entries
     ]
     return dataclasses.replace(result, document_entries=entries)
-
-
-def _count(result: QueryResult) -> int:
-    return sum(
-        len(objects)
-        for objects in (
-            result.document_entries,
-            result.submission_sets,
-            result.folders,
-            result.associations,
-        )
-    )
 
 
 def _reply(exchange: _Exchange, body: etree._Element, action: str) -> Response:

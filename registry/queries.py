@@ -31,15 +31,7 @@ def run_stored_query(
 
     result = query(store, QueryParams(request.slots), max_results + 1)
 
-    found = sum(
-        len(objects)
-        for objects in (
-            result.document_entries,
-            result.submission_sets,
-            result.folders,
-            result.associations,
-        )
-    )
+    found = len(result)
     if found > max_results:
         raise XdsError(
             Issue(

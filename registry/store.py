@@ -34,6 +34,15 @@ class QueryResult:
     folders: list[Folder] = field(default_factory=list)
     associations: list[Association] = field(default_factory=list)
 
+    def __len__(self) -> int:
+        """Count every object in the result."""
+        return (
+            len(self.document_entries)
+            + len(self.submission_sets)
+            + len(self.folders)
+            + len(self.associations)
+        )
+
 
 @dataclass
 class DocumentEntryQuery:
