@@ -1,4 +1,4 @@
-"""The FastAPI application: one process serving the MHD, XCA and health endpoints."""
+"""The FastAPI application: one process serving the MHD, XCA, registry and health endpoints."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from gateway.config import TEST_HOME_COMMUNITY_ID, TEST_REPOSITORY_UNIQUE_ID, Settings
+from gateway.limits import BodySizeLimit
+from gateway.registry_service import router as registry_router
 from gateway.xca import router as xca_router
 from mhd.routes import router as mhd_router
 from registry.sql import SqlRegistryStore
@@ -21,6 +23,7 @@ log = logging.getLogger("xcads.gateway")
 ENDPOINTS = (
     ("ITI-65 Provide Document Bundle", "/fhir"),
     ("ITI-38/ITI-39 XCA Responding Gateway", "/XCA/services/RespondingGatewayService"),
+    ("ITI-18/ITI-42 Document Registry", "/Registry/services/RegistryService"),
     ("health", "/health"),
 )
 
@@ -37,12 +40,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         registry.close()
 
-    app = FastAPI(title="xcads", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app = FastAPI(title="xcads", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     app.state.settings = settings
     app.state.registry = registry
     app.state.documents = documents
     app.include_router(mhd_router)
     app.include_router(xca_router)
+    app.include_router(registry_router)
 
     @app.get("/health")
     def health() -> JSONResponse:

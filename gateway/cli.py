@@ -30,13 +30,19 @@ class AnnouncingServer(uvicorn.Server):
                     log.info("endpoint.ready name=%r url=http://%s:%s%s", name, host, port, path)
 
 
+class OneLineFormatter(logging.Formatter):
+    """Format a record on one line, escaping line breaks that a sender put into a field."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        """Escape CR and LF so that no input can forge a log line."""
+        return super().formatMessage(record).replace("\r", "\\r").replace("\n", "\\n")
+
+
 def configure_logging(level: str) -> None:
     """Log one event per line: time, level, logger, event name and fields."""
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(OneLineFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    logging.basicConfig(level=level.upper(), handlers=[handler])
 
 
 def serve(args: argparse.Namespace) -> int:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated, Literal
 
 from pydantic import field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # The OIDs of NHN's public test instance, as they appear in the published sample traffic; any
 # real deployment sets its own assigned OIDs.
@@ -29,6 +30,21 @@ class Settings(BaseSettings):
     database_url: str | None = None
     repository_url: str | None = None
     max_query_results: int = 1000
+    # Bodies above this get 413; an ITI-65 bundle needs about 6x its size in memory while parsed.
+    max_request_bytes: int = 100 * 1024 * 1024
+    # Registry validation: "ihe" alone, or "norway" adding the national rules. Synthetic test
+    # identities are refused unless switched on; patient_id_domains (comma-separated OIDs, empty
+    # for any) are the assigning authorities whose patients this registry accepts.
+    profile: Literal["ihe", "norway"] = "ihe"
+    accept_synthetic_ids: bool = False
+    patient_id_domains: Annotated[list[str], NoDecode] = []
+
+    @field_validator("patient_id_domains", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [strip_urn_oid(v.strip()) for v in value.split(",") if v.strip()]
+        return value
 
     @field_validator("home_community_id")
     @classmethod

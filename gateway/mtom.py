@@ -20,6 +20,7 @@ XOP_MEDIA_TYPE = "application/xop+xml"
 MULTIPART_RELATED = "multipart/related"
 
 MAX_PARTS = 100
+MAX_BOUNDARY_LENGTH = 70
 
 
 @dataclass
@@ -73,10 +74,16 @@ def parse_multipart(body: bytes, content_type: str) -> XopPackage:
     boundary = params.get("boundary", "")
     if media_type != MULTIPART_RELATED or not boundary:
         raise SoapFault(FaultCode.SENDER, "expected multipart/related with a boundary")
+    if len(boundary) > MAX_BOUNDARY_LENGTH:
+        message = f"the boundary is longer than {MAX_BOUNDARY_LENGTH} characters (RFC 2046 5.1.1)"
+        raise SoapFault(FaultCode.SENDER, message)
 
     parts = _split(_with_crlf_framing(body, boundary.encode("latin-1")), boundary)
     if not parts:
         raise SoapFault(FaultCode.SENDER, "the multipart body has no parts")
+    content_ids = [part.content_id for part in parts if part.content_id]
+    if len(content_ids) != len(set(content_ids)):
+        raise SoapFault(FaultCode.SENDER, "two MIME parts have the same Content-ID")
 
     start = normalize_content_id(params.get("start", ""))
     by_id = {part.content_id: part for part in parts if part.content_id}
@@ -179,18 +186,16 @@ def _split(body: bytes, boundary: str) -> list[Part]:
     def on_part_end() -> None:
         parts[-1].data = b"".join(data)
 
-    parser = MultipartParser(
-        boundary,
-        {
-            "on_part_begin": on_part_begin,
-            "on_header_field": on_header_field,
-            "on_header_value": on_header_value,
-            "on_header_end": on_header_end,
-            "on_part_data": on_part_data,
-            "on_part_end": on_part_end,
-        },
-    )
+    callbacks = {
+        "on_part_begin": on_part_begin,
+        "on_header_field": on_header_field,
+        "on_header_value": on_header_value,
+        "on_header_end": on_header_end,
+        "on_part_data": on_part_data,
+        "on_part_end": on_part_end,
+    }
     try:
+        parser = MultipartParser(boundary, callbacks)
         parser.write(body)
     except FormParserError as exc:
         raise SoapFault(FaultCode.SENDER, f"malformed multipart body: {exc}") from None
@@ -248,6 +253,9 @@ class MtomMessage:
 
 
 def _part_headers(content_type: str, content_id: str) -> bytes:
+    if not content_type.isascii() or not content_type.isprintable():
+        # A header cannot carry it; the bytes still reach the consumer as an opaque document.
+        content_type = "application/octet-stream"
     return (
         f"Content-Type: {content_type}\r\n"
         "Content-Transfer-Encoding: binary\r\n"

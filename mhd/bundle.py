@@ -33,6 +33,16 @@ ACCEPTED_TYPES = frozenset(
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
+# Characters that FHIR strings and XML 1.0 cannot carry; once stored they would break every ebRIM
+# response that includes them.
+_ILLEGAL_CHARACTER = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+# Deeper than any MHD resource nests; bounds the work of validating hostile input.
+MAX_DEPTH = 64
+
+# Enough to locate the faults without answering a hostile bundle with a huge outcome.
+MAX_CHARACTER_ISSUES = 20
+
 
 @dataclass
 class Entry:
@@ -62,22 +72,27 @@ class ProvideBundle:
     submission_set: Entry
     document_references: list[Entry]
 
+    def __post_init__(self) -> None:
+        # Indexes keep reference resolution linear in the bundle size.
+        self._by_full_url: dict[str, Entry] = {}
+        self._by_type_and_id: dict[tuple[str, str], Entry] = {}
+        for entry in self.entries:
+            if entry.full_url:
+                self._by_full_url.setdefault(entry.full_url, entry)
+            if entry.resource.id:
+                self._by_type_and_id.setdefault((entry.resource_type, entry.resource.id), entry)
+
     def entry_for(self, reference: str | None) -> Entry | None:
         """Find the entry a reference points at: by fullUrl, else by `Type/id`."""
         if not reference:
             return None
-        for entry in self.entries:
-            if entry.full_url and entry.full_url == reference:
-                return entry
+        if reference in self._by_full_url:
+            return self._by_full_url[reference]
         resource_type, _, resource_id = reference.rpartition("/")
         resource_type = resource_type.rsplit("/", 1)[-1]
-        for entry in self.entries:
-            if resource_id and (entry.resource_type, entry.resource.id) == (
-                resource_type,
-                resource_id,
-            ):
-                return entry
-        return None
+        if not resource_id:
+            return None
+        return self._by_type_and_id.get((resource_type, resource_id))
 
     def resolve(self, reference: str | None, holder: Entry) -> Any:
         """Return the resource a reference points at: contained in `holder`, or in the bundle."""
@@ -102,6 +117,10 @@ def parse_bundle(body: bytes) -> Bundle:
         raise BundleRejected(
             [_structure(f"the body is not UTF-8 JSON: {error}", "Bundle")]
         ) from None
+    except RecursionError:
+        raise BundleRejected([_structure("the JSON is nested too deeply", "Bundle")]) from None
+    if issues := _unrepresentable_values(raw):
+        raise BundleRejected(issues)
 
     if not isinstance(raw, dict) or raw.get("resourceType") != "Bundle":
         found = raw.get("resourceType") if isinstance(raw, dict) else type(raw).__name__
@@ -116,6 +135,31 @@ def parse_bundle(body: bytes) -> Bundle:
         raise BundleRejected(
             _structure(e["msg"], fhir_path(e["loc"])) for e in error.errors()
         ) from None
+
+
+def _unrepresentable_values(raw: Any) -> list[FhirIssue]:
+    """Find strings with characters FHIR and XML forbid, and nesting beyond MAX_DEPTH."""
+    issues: list[FhirIssue] = []
+    pending: list[tuple[str, int, Any]] = [("Bundle", 0, raw)]
+    while pending and len(issues) < MAX_CHARACTER_ISSUES:
+        path, depth, value = pending.pop()
+        if depth > MAX_DEPTH:
+            return [_structure(f"the JSON nests deeper than {MAX_DEPTH} levels", path)]
+        if isinstance(value, dict):
+            for key, item in value.items():
+                pending.append((f"{path}.{key}", depth + 1, item))
+                if found := _ILLEGAL_CHARACTER.search(key):
+                    issues.append(_illegal_character(found.group(), f"{path}.{key}"))
+        elif isinstance(value, list):
+            pending.extend((f"{path}[{i}]", depth + 1, item) for i, item in enumerate(value))
+        elif isinstance(value, str) and (found := _ILLEGAL_CHARACTER.search(value)):
+            issues.append(_illegal_character(found.group(), path))
+    return issues
+
+
+def _illegal_character(character: str, path: str) -> FhirIssue:
+    message = f"the string contains U+{ord(character):04X}, which FHIR and XML do not allow"
+    return _structure(message, path)
 
 
 def fhir_path(loc: tuple[Any, ...]) -> str:

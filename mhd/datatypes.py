@@ -53,13 +53,15 @@ def coding_scheme(system: str) -> str:
 def unique_id(system: str | None, value: str) -> str:
     """Map a FHIR Identifier to an XDS uniqueId (ITI TF-2 Appendix E.3).
 
-    `urn:oid:1.2.3` becomes `1.2.3`; a value under an `urn:oid:` system becomes `oid^value`; any
-    other value, `urn:uuid:` ones included, is kept as sent.
+    `urn:oid:1.2.3` becomes `1.2.3` and `urn:uuid:X` becomes `X` (the RFC 3986 forms of an OID or
+    UUID uniqueId; NHN's gateway retrieves such documents by the bare UUID); a value under an
+    `urn:oid:` system becomes `oid^value`; any other value is kept as sent.
     """
     if system and system.lower().startswith(URN_OID):
         return f"{system[len(URN_OID) :]}^{value}"
-    if value.lower().startswith(URN_OID):
-        return value[len(URN_OID) :]
+    for prefix in (URN_OID, URN_UUID):
+        if value.lower().startswith(prefix):
+            return value[len(prefix) :]
     return value
 
 

@@ -9,6 +9,7 @@ from mhd.outcome import BundleRejected
 from mhd.rules import check_submission
 from registry.errors import XdsError
 from registry.store import RegistryStore
+from registry.validation import Transaction, ValidationOptions
 from repository.provide import provide_and_register
 from repository.store import DocumentStore
 
@@ -38,6 +39,9 @@ def receive_bundle(
             documents=documents,
             repository_unique_id=settings.repository_unique_id,
             expected=mapped.expected,
+            validation=ValidationOptions.from_settings(
+                settings, Transaction.PROVIDE_DOCUMENT_BUNDLE
+            ),
         )
     except XdsError as error:
         raise BundleRejected(mapped.locator.locate(issue) for issue in error.issues) from None

@@ -41,6 +41,11 @@ class ErrorCode(StrEnum):
     RESULT_NOT_SINGLE_PATIENT = "XDSResultNotSinglePatient"
     TOO_MANY_RESULTS = "XDSTooManyResults"
     EXTRA_METADATA_NOT_SAVED = "XDSExtraMetadataNotSaved"
+    REFERENCES_EXIST = "ReferencesExistException"
+    METADATA_UPDATE_ERROR = "XDSMetadataUpdateError"
+    METADATA_UPDATE_OPERATION_ERROR = "XDSMetadataUpdateOperationError"
+    METADATA_VERSION_ERROR = "XDSMetadataVersionError"
+    PATIENT_ID_RECONCILIATION_ERROR = "XDSPatientIDReconciliationError"
 
 
 class Severity(StrEnum):

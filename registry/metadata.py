@@ -35,6 +35,7 @@ class AssociationType(StrEnum):
     TRANSFORM_AND_REPLACE = "urn:ihe:iti:2007:AssociationType:XFRM_RPLC"
     SIGNS = "urn:ihe:iti:2007:AssociationType:signs"
     IS_SNAPSHOT_OF = "urn:ihe:iti:2010:AssociationType:IsSnapshotOf"
+    UPDATE_AVAILABILITY_STATUS = "urn:ihe:iti:2010:AssociationType:UpdateAvailabilityStatus"
 
 
 @dataclass(frozen=True)

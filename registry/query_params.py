@@ -112,6 +112,11 @@ class QueryParams:
             return None
         return list(dict.fromkeys(item for clause in clauses for item in clause))
 
+    def clauses(self, name: str, *, required: bool = False) -> list[list[str]]:
+        """Return an AND/OR parameter: per Slot one clause of alternatives, all must hold."""
+        clauses = self._clauses(name, required) or []
+        return [list(dict.fromkeys(clause)) for clause in clauses]
+
     def codes(self, name: str) -> list[Code] | None:
         """Return a coded parameter's codes from all its Slots, any of which may match (OR)."""
         values = self.values(name)

@@ -22,13 +22,16 @@ from sqlalchemy import (
     event,
     exists,
     false,
+    null,
     or_,
     select,
+    update,
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import StaticPool
 
+from registry import lifecycle
 from registry.dtm import dtm_key
 from registry.errors import ErrorCode, Issue, XdsError
 from registry.metadata import (
@@ -41,12 +44,23 @@ from registry.metadata import (
     SubmissionSet,
 )
 from registry.migrations import upgrade_engine
-from registry.store import DocumentEntryQuery, RegistryStore
+from registry.store import (
+    AssociationQuery,
+    DocumentEntryQuery,
+    FolderQuery,
+    LifecyclePlan,
+    ObjectKind,
+    RegistryStore,
+    StatusChange,
+    StoredObject,
+    SubmissionSetQuery,
+)
 from registry.tables import (
     association,
     document_author,
     document_code,
     document_entry,
+    document_reference_id,
     folder,
     folder_code,
     submission_set,
@@ -57,6 +71,13 @@ T = TypeVar("T")
 
 EVENT = "event"
 CONFIDENTIALITY = "confidentiality"
+
+_OBJECT_TABLES = (
+    (ObjectKind.DOCUMENT_ENTRY, document_entry),
+    (ObjectKind.SUBMISSION_SET, submission_set),
+    (ObjectKind.FOLDER, folder),
+    (ObjectKind.ASSOCIATION, association),
+)
 
 # Bound parameters per statement stay well under SQLite's and PostgreSQL's limits.
 _CHUNK = 500
@@ -128,55 +149,195 @@ class SqlRegistryStore(RegistryStore):
         """Release every pooled connection."""
         self._engine.dispose()
 
-    def register(self, submission: Submission, before_commit: Callable[[], None]) -> None:
+    def register(
+        self,
+        submission: Submission,
+        before_commit: Callable[[], None],
+        plan: LifecyclePlan | None = None,
+    ) -> None:
         """Store a whole submission in one transaction; see `RegistryStore.register`."""
         issues = _duplicates_in_message(submission)
         if issues:
             raise XdsError(issues)
+        if plan is None:
+            plan = lifecycle.plan(submission, self)
 
         try:
             with self._write() as connection:
-                issues = _conflicts_with_registry(connection, submission)
+                issues = _conflicts_with_registry(connection, submission, plan)
                 if issues:
                     raise XdsError(issues)
-                _insert(connection, submission)
+                _insert(connection, submission, plan.associations)
+                for change in plan.status_changes:
+                    _change_status(connection, change)
                 before_commit()
         except IntegrityError as exc:
-            # Another transaction stored the same uniqueId after our check; name it if we can.
+            # Another transaction stored the same uniqueId (or the same new version) after our
+            # check; name it if we can.
             with self._read() as connection:
-                issues = _conflicts_with_registry(connection, submission)
-            raise XdsError(issues or _race_issue(submission)) from exc
+                issues = _conflicts_with_registry(connection, submission, plan)
+            raise XdsError(issues or _race_issue(submission, plan)) from exc
+
+    def document_entry_versions(self, logical_ids: list[str]) -> list[DocumentEntry]:
+        """Return every version of the DocumentEntries with these logicalIDs, any status."""
+        found: list[DocumentEntry] = []
+        with self._read() as connection:
+            for chunk in _chunks(list(dict.fromkeys(logical_ids))):
+                statement = (
+                    select(document_entry.c.metadata)
+                    .where(document_entry.c.logical_id.in_(chunk))
+                    .order_by(document_entry.c.logical_id, document_entry.c.entry_uuid)
+                )
+                found += [from_json(DocumentEntry, text) for text in connection.scalars(statement)]
+        return found
+
+    def remove_objects(self, entry_uuids: list[str]) -> None:
+        """Delete these registry objects in one transaction, all or none; see the interface."""
+        requested = list(dict.fromkeys(entry_uuids))
+        with self._write() as connection:
+            stored = _stored_entry_uuids(connection, requested)
+            references = _associations_referring_to(connection, requested)
+            issues = lifecycle.removal_issues(requested, stored, references)
+            if issues:
+                raise XdsError(issues)
+            # Codes, authors and reference ids go with their object (ON DELETE CASCADE).
+            for _, table in _OBJECT_TABLES:
+                for chunk in _chunks(requested):
+                    connection.execute(table.delete().where(table.c.entry_uuid.in_(chunk)))
 
     def document_entries_by_unique_id(self, unique_ids: list[str]) -> list[DocumentEntry]:
         """Return the DocumentEntries with these uniqueIds, any status, in the order asked."""
-        return self._entries_by(document_entry.c.unique_id, unique_ids, lambda e: e.unique_id)
+        return self._objects_by(document_entry, DocumentEntry, "unique_id", unique_ids)
 
     def document_entries_by_uuid(self, entry_uuids: list[str]) -> list[DocumentEntry]:
         """Return the DocumentEntries with these entryUUIDs, any status, in the order asked."""
-        return self._entries_by(document_entry.c.entry_uuid, entry_uuids, lambda e: e.entry_uuid)
+        return self._objects_by(document_entry, DocumentEntry, "entry_uuid", entry_uuids)
+
+    def stored_objects(self, entry_uuids: list[str]) -> list[StoredObject]:
+        """Return the registry objects of any kind with these entryUUIDs, any status."""
+        found: list[StoredObject] = []
+        with self._read() as connection:
+            for kind, table in _OBJECT_TABLES:
+                patient = table.c.patient_id if "patient_id" in table.c else null()
+                columns = (table.c.entry_uuid, patient, table.c.availability_status)
+                for chunk in _chunks(list(dict.fromkeys(entry_uuids))):
+                    statement = select(*columns).where(table.c.entry_uuid.in_(chunk))
+                    for entry_uuid, patient_id, status in connection.execute(statement):
+                        found.append(StoredObject(entry_uuid, kind, patient_id, status))
+        return found
 
     def find_document_entries(self, query: DocumentEntryQuery, limit: int) -> list[DocumentEntry]:
         """Return at most `limit` DocumentEntries matching `query`, ordered by entryUUID."""
-        statement = (
-            select(document_entry.c.metadata)
-            .where(*_document_entry_criteria(query))
-            .order_by(document_entry.c.entry_uuid)
-            .limit(limit)
-        )
-        with self._read() as connection:
-            return [from_json(DocumentEntry, text) for text in connection.scalars(statement)]
+        criteria = _document_entry_criteria(query)
+        return self._find(document_entry, DocumentEntry, criteria, limit, within=query.entry_uuids)
 
-    def _entries_by(
-        self, column: Any, keys: list[str], key_of: Callable[[DocumentEntry], str]
-    ) -> list[DocumentEntry]:
-        found: dict[str, DocumentEntry] = {}
+    def submission_sets_by_uuid(self, entry_uuids: list[str]) -> list[SubmissionSet]:
+        """Return the SubmissionSets with these entryUUIDs, any status, in the order asked."""
+        return self._objects_by(submission_set, SubmissionSet, "entry_uuid", entry_uuids)
+
+    def submission_sets_by_unique_id(self, unique_ids: list[str]) -> list[SubmissionSet]:
+        """Return the SubmissionSets with these uniqueIds, any status, in the order asked."""
+        return self._objects_by(submission_set, SubmissionSet, "unique_id", unique_ids)
+
+    def find_submission_sets(self, query: SubmissionSetQuery, limit: int) -> list[SubmissionSet]:
+        """Return at most `limit` SubmissionSets matching `query`, ordered by entryUUID."""
+        return self._find(submission_set, SubmissionSet, _submission_set_criteria(query), limit)
+
+    def folders_by_uuid(self, entry_uuids: list[str]) -> list[Folder]:
+        """Return the Folders with these entryUUIDs, any status, in the order asked."""
+        return self._objects_by(folder, Folder, "entry_uuid", entry_uuids)
+
+    def folders_by_unique_id(self, unique_ids: list[str]) -> list[Folder]:
+        """Return the Folders with these uniqueIds, any status, in the order asked."""
+        return self._objects_by(folder, Folder, "unique_id", unique_ids)
+
+    def find_folders(self, query: FolderQuery, limit: int) -> list[Folder]:
+        """Return at most `limit` Folders matching `query`, ordered by entryUUID."""
+        return self._find(folder, Folder, _folder_criteria(query), limit)
+
+    def find_associations(self, query: AssociationQuery, limit: int) -> list[Association]:
+        """Return at most `limit` Associations matching `query`, ordered by entryUUID."""
+        a = association.c
+        criteria: list[ColumnElement[bool]] = []
+        if query.association_types is not None:
+            criteria.append(a.association_type.in_(query.association_types))
+        if query.availability_statuses is not None:
+            criteria.append(a.availability_status.in_(query.availability_statuses))
+
+        ends = [
+            (objects, end)
+            for objects, end in (
+                (query.objects, _EITHER_END),
+                (query.source_objects, "source_object"),
+                (query.target_objects, "target_object"),
+            )
+            if objects is not None
+        ]
+        if not ends:
+            raise ValueError("an AssociationQuery names the objects of one end at least")
+
+        # The first end given selects rows through an index, chunk by chunk; the others are
+        # checked here, so the database may cut at `limit` only when there are none.
+        (driving, driving_end), others = ends[0], [(set(o), end) for o, end in ends[1:]]
+        found: dict[str, Association] = {}
+        with self._read() as connection:
+            for chunk in _chunks(list(dict.fromkeys(driving))):
+                statement = (
+                    select(a.metadata)
+                    .where(*criteria, _association_end_in(driving_end, chunk))
+                    .order_by(a.entry_uuid)
+                )
+                if not others:
+                    statement = statement.limit(limit)
+                for text in connection.scalars(statement):
+                    link = from_json(Association, text)
+                    if all(_has_end(link, objects, end) for objects, end in others):
+                        found[link.entry_uuid] = link
+        return [found[key] for key in sorted(found)[:limit]]
+
+    def _find(
+        self,
+        table: Table,
+        cls: type[T],
+        criteria: list[ColumnElement[bool]],
+        limit: int,
+        *,
+        within: list[str] | None = None,
+    ) -> list[T]:
+        """At most `limit` objects meeting `criteria` (and in `within`, if given), by entryUUID."""
+        if within is None:
+            groups = [criteria]
+        else:
+            chunks = _chunks(list(dict.fromkeys(within)))
+            groups = [[*criteria, table.c.entry_uuid.in_(chunk)] for chunk in chunks]
+
+        rows: list[tuple[str, str]] = []
+        with self._read() as connection:
+            for group in groups:
+                statement = (
+                    select(table.c.entry_uuid, table.c.metadata)
+                    .where(*group)
+                    .order_by(table.c.entry_uuid)
+                    .limit(limit)
+                )
+                rows += [(key, text) for key, text in connection.execute(statement)]
+        rows.sort()
+        return [from_json(cls, text) for _, text in rows[:limit]]
+
+    def _objects_by(self, table: Table, cls: type[T], key: str, keys: list[str]) -> list[T]:
+        """The objects whose column `key` holds one of `keys`, in the order of `keys`."""
+        # A uniqueId may name several objects: the versions of one document (ITI-57).
+        found: dict[str, list[T]] = {}
         with self._read() as connection:
             for chunk in _chunks(list(dict.fromkeys(keys))):
-                statement = select(document_entry.c.metadata).where(column.in_(chunk))
-                for text in connection.scalars(statement):
-                    entry = from_json(DocumentEntry, text)
-                    found[key_of(entry)] = entry
-        return [found[key] for key in dict.fromkeys(keys) if key in found]
+                statement = (
+                    select(table.c[key], table.c.metadata)
+                    .where(table.c[key].in_(chunk))
+                    .order_by(table.c.entry_uuid)
+                )
+                for value, text in connection.execute(statement):
+                    found.setdefault(value, []).append(from_json(cls, text))
+        return [obj for k in dict.fromkeys(keys) for obj in found.get(k, [])]
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
@@ -193,11 +354,13 @@ class SqlRegistryStore(RegistryStore):
 
 def _document_entry_criteria(query: DocumentEntryQuery) -> list[ColumnElement[bool]]:
     c = document_entry.c
-    criteria: list[ColumnElement[bool]] = [
-        c.patient_id == query.patient_id,
-        c.availability_status.in_(query.availability_statuses),
-        c.object_type.in_(query.object_types),
-    ]
+    criteria: list[ColumnElement[bool]] = []
+    if query.patient_id is not None:
+        criteria.append(c.patient_id == query.patient_id)
+    if query.availability_statuses is not None:
+        criteria.append(c.availability_status.in_(query.availability_statuses))
+    if query.object_types is not None:
+        criteria.append(c.object_type.in_(query.object_types))
 
     for codes, code_column, scheme_column in (
         (query.class_codes, c.class_code, c.class_code_scheme),
@@ -222,22 +385,84 @@ def _document_entry_criteria(query: DocumentEntryQuery) -> list[ColumnElement[bo
             matches = _any_code(codes, d.code, d.scheme)
             criteria.append(exists().where(d.entry_uuid == c.entry_uuid, d.kind == kind, matches))
 
+    for reference_ids in query.reference_ids:
+        r = document_reference_id.c
+        matches = r.reference_id.in_(reference_ids)
+        criteria.append(exists().where(r.entry_uuid == c.entry_uuid, matches))
+
     for column, low, high in (
         (c.creation_time, query.creation_time_from, query.creation_time_to),
         (c.service_start_time, query.service_start_time_from, query.service_start_time_to),
         (c.service_stop_time, query.service_stop_time_from, query.service_stop_time_to),
     ):
-        if low is not None:
-            criteria.append(column >= _required_dtm_key(low))
-        if high is not None:
-            criteria.append(column < _required_dtm_key(high))
+        criteria += _time_range(column, low, high)
 
     if query.author_persons is not None:
-        a = document_author.c
-        likes = [a.person.like(_author_pattern(p), escape="\\") for p in query.author_persons]
-        criteria.append(exists().where(a.entry_uuid == c.entry_uuid, or_(false(), *likes)))
+        criteria.append(_author_matches(document_author, c.entry_uuid, query.author_persons))
 
     return criteria
+
+
+def _submission_set_criteria(query: SubmissionSetQuery) -> list[ColumnElement[bool]]:
+    c = submission_set.c
+    criteria: list[ColumnElement[bool]] = [
+        c.patient_id == query.patient_id,
+        c.availability_status.in_(query.availability_statuses),
+        *_time_range(c.submission_time, query.submission_time_from, query.submission_time_to),
+    ]
+    if query.source_ids is not None:
+        criteria.append(c.source_id.in_(query.source_ids))
+    if query.content_type_codes is not None:
+        codes = query.content_type_codes
+        criteria.append(_any_code(codes, c.content_type_code, c.content_type_code_scheme))
+    if query.author_person is not None:
+        criteria.append(_author_matches(submission_set_author, c.entry_uuid, [query.author_person]))
+    return criteria
+
+
+def _folder_criteria(query: FolderQuery) -> list[ColumnElement[bool]]:
+    c = folder.c
+    criteria: list[ColumnElement[bool]] = [
+        c.patient_id == query.patient_id,
+        c.availability_status.in_(query.availability_statuses),
+        *_time_range(c.last_update_time, query.last_update_time_from, query.last_update_time_to),
+    ]
+    for codes in query.codes:
+        f = folder_code.c
+        matches = _any_code(codes, f.code, f.scheme)
+        criteria.append(exists().where(f.entry_uuid == c.entry_uuid, matches))
+    return criteria
+
+
+def _time_range(column: Any, low: str | None, high: str | None) -> list[ColumnElement[bool]]:
+    criteria = []
+    if low is not None:
+        criteria.append(column >= _required_dtm_key(low))
+    if high is not None:
+        criteria.append(column < _required_dtm_key(high))
+    return criteria
+
+
+def _author_matches(table: Table, owner: Any, patterns: list[str]) -> ColumnElement[bool]:
+    a = table.c
+    likes = [a.person.like(_author_pattern(p), escape="\\") for p in patterns]
+    return exists().where(a.entry_uuid == owner, or_(false(), *likes))
+
+
+_EITHER_END = "either"
+
+
+def _association_end_in(end: str, objects: list[str]) -> ColumnElement[bool]:
+    a = association.c
+    if end == _EITHER_END:
+        return or_(a.source_object.in_(objects), a.target_object.in_(objects))
+    return a[end].in_(objects)
+
+
+def _has_end(link: Association, objects: set[str], end: str) -> bool:
+    if end == _EITHER_END:
+        return link.source_object in objects or link.target_object in objects
+    return getattr(link, end) in objects
 
 
 def _any_code(codes: list[Code], code_column: Any, scheme_column: Any) -> ColumnElement[bool]:
@@ -292,11 +517,15 @@ def _duplicates_in_message(submission: Submission) -> list[Issue]:
     return issues
 
 
-def _conflicts_with_registry(connection: Connection, submission: Submission) -> list[Issue]:
+def _conflicts_with_registry(
+    connection: Connection, submission: Submission, plan: LifecyclePlan
+) -> list[Issue]:
     issues: list[Issue] = []
     wanted: dict[str, dict[str, str]] = {}
     for entry_uuid, unique_id, table in _identified_objects(submission):
-        wanted.setdefault(table.name, {})[unique_id] = entry_uuid
+        # A new version shares its uniqueId with the versions before it.
+        if entry_uuid not in plan.new_versions:
+            wanted.setdefault(table.name, {})[unique_id] = entry_uuid
 
     for table in (document_entry, submission_set, folder):
         entry_uuid_of = wanted.get(table.name, {})
@@ -328,13 +557,57 @@ def _conflicts_with_registry(connection: Connection, submission: Submission) -> 
     return issues
 
 
-def _race_issue(submission: Submission) -> Issue:
+def _race_issue(submission: Submission, plan: LifecyclePlan) -> Issue:
+    if plan.new_versions:
+        return Issue(
+            ErrorCode.METADATA_VERSION_ERROR,
+            "another update of the same document was stored concurrently",
+            next(iter(plan.new_versions)),
+            "PreviousVersion",
+        )
     return Issue(
         ErrorCode.DUPLICATE_UNIQUE_ID_IN_REGISTRY,
         "a uniqueId or entryUUID of the submission was stored concurrently",
         submission.submission_set.entry_uuid,
         "uniqueId",
     )
+
+
+def _change_status(connection: Connection, change: StatusChange) -> None:
+    """Compare-and-set one object's status, in its column and in its stored metadata."""
+    table = dict(_OBJECT_TABLES)[change.kind]
+    key = table.c.entry_uuid == change.entry_uuid
+    # The conditional update also locks the row, so a concurrent change waits and then misses.
+    result = connection.execute(
+        update(table)
+        .where(key, table.c.availability_status == change.original_status)
+        .values(availability_status=change.new_status)
+    )
+    if result.rowcount != 1:
+        raise XdsError(change.conflict)
+
+    data = json.loads(connection.scalar(select(table.c.metadata).where(key)))
+    data["availability_status"] = change.new_status
+    connection.execute(update(table).where(key).values(metadata=_dumps(data)))
+
+
+def _stored_entry_uuids(connection: Connection, entry_uuids: list[str]) -> set[str]:
+    stored: set[str] = set()
+    for _, table in _OBJECT_TABLES:
+        for chunk in _chunks(entry_uuids):
+            statement = select(table.c.entry_uuid).where(table.c.entry_uuid.in_(chunk))
+            stored.update(connection.scalars(statement))
+    return stored
+
+
+def _associations_referring_to(connection: Connection, entry_uuids: list[str]) -> list[Association]:
+    found: dict[str, Association] = {}
+    for chunk in _chunks(entry_uuids):
+        statement = select(association.c.metadata).where(_association_end_in(_EITHER_END, chunk))
+        for text in connection.scalars(statement):
+            link = from_json(Association, text)
+            found[link.entry_uuid] = link
+    return list(found.values())
 
 
 def _identified_objects(submission: Submission) -> list[tuple[str, str, Table]]:
@@ -353,13 +626,15 @@ def _all_entry_uuids(submission: Submission) -> list[str]:
     ]
 
 
-def _insert(connection: Connection, submission: Submission) -> None:
+def _insert(connection: Connection, submission: Submission, made: list[Association]) -> None:
     entries = submission.document_entries
     sets = [submission.submission_set]
+    links = [*submission.associations, *made]
     rows: list[tuple[Table, list[dict[str, Any]]]] = [
         (document_entry, [_document_entry_row(e) for e in entries]),
         (document_code, [row for e in entries for row in _document_code_rows(e)]),
         (document_author, [row for e in entries for row in _author_rows(e.entry_uuid, e.authors)]),
+        (document_reference_id, [row for e in entries for row in _reference_id_rows(e)]),
         (submission_set, [_submission_set_row(s) for s in sets]),
         (
             submission_set_author,
@@ -367,7 +642,7 @@ def _insert(connection: Connection, submission: Submission) -> None:
         ),
         (folder, [_folder_row(f) for f in submission.folders]),
         (folder_code, [row for f in submission.folders for row in _folder_code_rows(f)]),
-        (association, [_association_row(a) for a in submission.associations]),
+        (association, [_association_row(a) for a in links]),
     ]
     for table, table_rows in rows:
         if table_rows:
@@ -397,6 +672,8 @@ def _document_entry_row(entry: DocumentEntry) -> dict[str, Any]:
         "service_start_time": dtm_key(entry.service_start_time),
         "service_stop_time": dtm_key(entry.service_stop_time),
         "repository_unique_id": entry.repository_unique_id,
+        "logical_id": entry.logical_id or entry.entry_uuid,
+        "version": entry.version or lifecycle.FIRST_VERSION,
         "metadata": to_json(entry),
     }
 
@@ -407,6 +684,13 @@ def _document_code_rows(entry: DocumentEntry) -> list[dict[str, str]]:
     return [
         {"entry_uuid": entry.entry_uuid, "kind": kind, "code": code, "scheme": scheme}
         for kind, code, scheme in sorted(keys)
+    ]
+
+
+def _reference_id_rows(entry: DocumentEntry) -> list[dict[str, str]]:
+    return [
+        {"entry_uuid": entry.entry_uuid, "reference_id": reference_id}
+        for reference_id in sorted(set(entry.reference_id_list))
     ]
 
 
@@ -460,7 +744,11 @@ def _association_row(association_: Association) -> dict[str, Any]:
 
 def to_json(obj: Any) -> str:
     """Serialize a metadata dataclass, nested codes and authors included."""
-    return json.dumps(asdict(obj), ensure_ascii=False, separators=(",", ":"))
+    return _dumps(asdict(obj))
+
+
+def _dumps(data: dict[str, Any]) -> str:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
 def from_json(cls: type[T], text: str) -> T:

@@ -32,7 +32,8 @@ document_entry = Table(
     "document_entry",
     registry_metadata,
     Column("entry_uuid", _UUID, primary_key=True),
-    Column("unique_id", _OID, nullable=False, unique=True),
+    # Not unique alone: every version of a document (ITI-57) shares its uniqueId.
+    Column("unique_id", _OID, nullable=False),
     Column("patient_id", String(), nullable=False),
     Column("availability_status", _URN, nullable=False),
     Column("object_type", _URN, nullable=False),
@@ -50,7 +51,11 @@ document_entry = Table(
     Column("service_start_time", _DTM_KEY),
     Column("service_stop_time", _DTM_KEY),
     Column("repository_unique_id", _OID),
+    Column("logical_id", _UUID, nullable=False),
+    Column("version", String(), nullable=False),
     _json_column(),
+    Index("ix_document_entry_unique_id_version", "unique_id", "version", unique=True),
+    Index("ix_document_entry_logical_id_version", "logical_id", "version", unique=True),
     Index("ix_document_entry_patient_status", "patient_id", "availability_status", "object_type"),
     Index("ix_document_entry_patient_creation", "patient_id", "creation_time"),
     Index("ix_document_entry_patient_service_start", "patient_id", "service_start_time"),
@@ -88,6 +93,14 @@ document_author = Table(
     Index("ix_document_author_person", "person"),
 )
 
+document_reference_id = Table(
+    "document_reference_id",
+    registry_metadata,
+    Column("entry_uuid", _UUID, _fk("document_entry"), primary_key=True),
+    Column("reference_id", String(), primary_key=True),
+    Index("ix_document_reference_id_lookup", "reference_id", "entry_uuid"),
+)
+
 submission_set = Table(
     "submission_set",
     registry_metadata,
@@ -102,6 +115,8 @@ submission_set = Table(
     _json_column(),
     Index("ix_submission_set_patient_status", "patient_id", "availability_status"),
     Index("ix_submission_set_source_id", "source_id"),
+    Index("ix_submission_set_patient_source", "patient_id", "source_id"),
+    Index("ix_submission_set_patient_submission_time", "patient_id", "submission_time"),
 )
 
 submission_set_author = Table(
@@ -122,6 +137,7 @@ folder = Table(
     Column("availability_status", _URN, nullable=False),
     _json_column(),
     Index("ix_folder_patient_status", "patient_id", "availability_status"),
+    Index("ix_folder_patient_last_update", "patient_id", "last_update_time"),
 )
 
 folder_code = Table(
@@ -151,6 +167,7 @@ ALL_TABLES = (
     document_entry,
     document_code,
     document_author,
+    document_reference_id,
     submission_set,
     submission_set_author,
     folder,

@@ -13,7 +13,9 @@ from collections.abc import Iterable, Mapping
 
 from registry.errors import ErrorCode, Issue, XdsError
 from registry.metadata import Submission
+from registry.service import register_submission
 from registry.store import RegistryStore
+from registry.validation import Transaction, ValidationOptions
 from repository.store import DocumentStore, StagedDocument
 
 log = logging.getLogger("xcads.repository")
@@ -27,11 +29,15 @@ def provide_and_register(
     documents: DocumentStore,
     repository_unique_id: str,
     expected: Mapping[str, tuple[str | None, int | None]] | None = None,
+    validation: ValidationOptions | None = None,
 ) -> None:
     """Store the documents in `contents` (keyed by entryUUID) and register `submission`.
 
     `expected` holds a sender's stated (SHA-1 hex, size) per entryUUID; a mismatch with the bytes
-    fails with XDSRepositoryMetadataError. Sets hash, size and repositoryUniqueId on each entry.
+    fails with XDSRepositoryMetadataError. Sets hash, size and repositoryUniqueId on each entry,
+    then validates the metadata with `validation` (ITI-41 rules by default) before anything
+    becomes visible. A document the registry already holds (same uniqueId, hash and size) is not
+    stored again.
     """
     expected = expected or {}
     _check_documents_match_metadata(submission, contents)
@@ -53,19 +59,24 @@ def provide_and_register(
             entry.repository_unique_id = repository_unique_id
         if issues:
             raise XdsError(issues)
+        staged_uuid = {entry.unique_id: entry.entry_uuid for entry in submission.document_entries}
 
-        def promote_all() -> None:
-            for entry in submission.document_entries:
-                documents.promote(staged[entry.entry_uuid], entry.unique_id)
-                del staged[entry.entry_uuid]
+        def promote_all(stored: Submission) -> None:
+            for entry in stored.document_entries:
+                entry_uuid = staged_uuid[entry.unique_id]
+                documents.promote(staged[entry_uuid], entry.unique_id)
+                del staged[entry_uuid]
                 promoted.append(entry.unique_id)
 
-        registry.register(submission, before_commit=promote_all)
+        options = validation or ValidationOptions(transaction=Transaction.PROVIDE_AND_REGISTER)
+        register_submission(registry, submission, options=options, before_commit=promote_all)
         committed = True
     finally:
+        # Left staged are the documents of a failed submission, or resubmitted ones whose
+        # identical bytes the repository already holds.
+        for token in staged.values():
+            documents.discard(token)
         if not committed:
-            for token in staged.values():
-                documents.discard(token)
             for key in promoted:
                 documents.delete(key)
 

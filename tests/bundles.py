@@ -18,10 +18,19 @@ class Document:
 
     data: bytes
     content_type: str = "text/plain"
-    unique_id: str = field(default_factory=lambda: f"urn:uuid:{uuid.uuid4()}")
+    unique_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     title: str = "Epikrise"
     stated_hash: str | None = None
     stated_size: int | None = None
+
+    @property
+    def master_identifier(self) -> str:
+        """The uniqueId as DocumentReference.masterIdentifier carries it (RFC 3986 URN)."""
+        try:
+            uuid.UUID(self.unique_id)
+        except ValueError:
+            return f"urn:oid:{self.unique_id}"
+        return f"urn:uuid:{self.unique_id}"
 
 
 def sha1_base64(data: bytes) -> str:
@@ -135,7 +144,10 @@ def _document_reference_entry(
         "resource": {
             "resourceType": "DocumentReference",
             "contained": contained,
-            "masterIdentifier": {"system": "urn:ietf:rfc:3986", "value": document.unique_id},
+            "masterIdentifier": {
+                "system": "urn:ietf:rfc:3986",
+                "value": document.master_identifier,
+            },
             "status": "current",
             "type": {"coding": [{"system": VOLVEN_9602, "code": "A03-1", "display": "Epikrise"}]},
             "category": [

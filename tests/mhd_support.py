@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from httpx import Response
 
+from gateway.app import create_app
 from gateway.config import Settings
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -38,27 +39,8 @@ def encode(bundle: dict) -> bytes:
 
 
 def make_app(data_dir: Path) -> FastAPI:
-    """The service's app on an empty data folder; a bare one while gateway.app cannot import."""
-    settings = Settings(data_dir=data_dir)
-    try:
-        from gateway.app import create_app
-    except ImportError:
-        return _bare_app(settings)
-    return create_app(settings)
-
-
-def _bare_app(settings: Settings) -> FastAPI:
-    from mhd.routes import router
-    from registry.sql import SqlRegistryStore
-    from repository.factory import open_document_store
-
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    app = FastAPI()
-    app.state.settings = settings
-    app.state.registry = SqlRegistryStore(settings.resolved_database_url)
-    app.state.documents = open_document_store(settings.resolved_repository_url)
-    app.include_router(router)
-    return app
+    """The service's app on an empty data folder."""
+    return create_app(Settings(data_dir=data_dir))
 
 
 def post(client: TestClient, body: dict | bytes, content_type: str = FHIR_JSON) -> Response:

@@ -272,7 +272,7 @@ def test_documents_of_another_patient_store_nothing(server):
     assert stored_files(server) == []
 
 
-def test_duplicate_unique_id_is_refused_and_the_first_document_survives(server):
+def test_unique_id_with_other_bytes_is_refused_and_the_first_document_survives(server):
     patient_id = patient()
     first = Document(b"first version")
     assert submit(server, provide_bundle(patient_id, [first])).status_code == 200
@@ -281,7 +281,7 @@ def test_duplicate_unique_id_is_refused_and_the_first_document_survives(server):
     response = submit(server, provide_bundle(patient_id, [again]))
 
     assert 400 <= response.status_code < 500
-    assert "XDSDuplicateUniqueIdInRegistry" in outcome_codes(response)
+    assert "XDSNonIdenticalHash" in outcome_codes(response)
     reply = server.http.post(
         "/XCA/services/RespondingGatewayService",
         content=retrieve([(HOME, REPOSITORY, first.unique_id)]),

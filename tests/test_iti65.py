@@ -15,7 +15,8 @@ from fhir.resources.R4B.operationoutcome import OperationOutcome
 from mhd_support import FHIR_JSON, encode, fixture_bundle, issues, make_app, post, resource
 from mhd_support import stored_files as files_under
 
-NHN_DOCUMENT = "urn:uuid:6f1e0a52-3c1b-4e0e-9a51-0c2f0d9e1a04"
+NHN_ENTRY_UUID = "urn:uuid:6f1e0a52-3c1b-4e0e-9a51-0c2f0d9e1a04"
+NHN_UNIQUE_ID = NHN_ENTRY_UUID.removeprefix("urn:uuid:")
 IHE_DOCUMENTS = ["1.2.3.4.5.200.1", "1.2.3.4.5.200^2"]
 DOCUMENT = "Bundle.entry[3].resource"
 
@@ -87,8 +88,8 @@ def test_registered_hash_and_size_are_computed_from_the_bytes(client, app):
     response = post(client, fixture_bundle("nhn"))
 
     assert response.status_code == 200, response.text
-    (entry,) = app.state.registry.document_entries_by_unique_id([NHN_DOCUMENT])
-    stored = b"".join(app.state.documents.open(NHN_DOCUMENT))
+    (entry,) = app.state.registry.document_entries_by_unique_id([NHN_UNIQUE_ID])
+    stored = b"".join(app.state.documents.open(NHN_UNIQUE_ID))
     data = base64.b64decode(resource(fixture_bundle("nhn"), 2)["data"])
     assert stored == data
     assert (entry.hash, entry.size) == ("b54fab4dfdd01c360c3737f841c749a6ea583b58", len(data))
@@ -122,20 +123,20 @@ def test_logs_iti65_stored_without_patient_data(client, caplog):
 def test_body_that_is_not_json_is_rejected(client, assert_nothing_stored):
     response = post(client, b"<Bundle/>")
     assert rejected(response) == [("XDSRegistryMetadataError", "Bundle")]
-    assert_nothing_stored([NHN_DOCUMENT])
+    assert_nothing_stored([NHN_UNIQUE_ID])
 
 
 def test_resource_that_is_not_a_bundle_is_rejected(client, assert_nothing_stored):
     response = post(client, resource(fixture_bundle("nhn"), 3))
     assert rejected(response) == [("XDSRegistryMetadataError", "Bundle")]
-    assert_nothing_stored([NHN_DOCUMENT])
+    assert_nothing_stored([NHN_UNIQUE_ID])
 
 
 def test_bundle_that_is_not_a_transaction_is_rejected(client, assert_nothing_stored):
     bundle = fixture_bundle("nhn")
     bundle["type"] = "batch"
     assert rejected(post(client, bundle)) == [("XDSRegistryMetadataError", "Bundle.type")]
-    assert_nothing_stored([NHN_DOCUMENT])
+    assert_nothing_stored([NHN_UNIQUE_ID])
 
 
 def test_fhir_validation_errors_point_at_the_element(client, assert_nothing_stored):
@@ -144,13 +145,13 @@ def test_fhir_validation_errors_point_at_the_element(client, assert_nothing_stor
     assert rejected(post(client, bundle)) == [
         ("XDSRegistryMetadataError", f"{DOCUMENT}.content[0].attachment.size")
     ]
-    assert_nothing_stored([NHN_DOCUMENT])
+    assert_nothing_stored([NHN_UNIQUE_ID])
 
 
 def test_xml_is_not_supported(client, assert_nothing_stored):
     response = post(client, b"<Bundle xmlns='http://hl7.org/fhir'/>", "application/fhir+xml")
     assert rejected(response, status=415) == [("XDSRegistryMetadataError", "")]
-    assert_nothing_stored([NHN_DOCUMENT])
+    assert_nothing_stored([NHN_UNIQUE_ID])
 
 
 def test_exactly_one_submission_set_is_required(client, assert_nothing_stored):
@@ -161,14 +162,14 @@ def test_exactly_one_submission_set_is_required(client, assert_nothing_stored):
     assert rejected(post(client, bundle)) == [
         ("XDSRegistryMetadataError", "Bundle.entry[4].resource")
     ]
-    assert_nothing_stored([NHN_DOCUMENT])
+    assert_nothing_stored([NHN_UNIQUE_ID])
 
 
 def test_a_submission_set_is_required(client, assert_nothing_stored):
     bundle = fixture_bundle("nhn")
     del bundle["entry"][0]
     assert rejected(post(client, bundle)) == [("XDSRegistryMetadataError", "Bundle.entry")]
-    assert_nothing_stored([NHN_DOCUMENT])
+    assert_nothing_stored([NHN_UNIQUE_ID])
 
 
 def test_every_document_reference_is_listed_in_the_submission_set(client, assert_nothing_stored):
@@ -196,7 +197,7 @@ def test_attachment_url_must_resolve_to_a_binary_in_the_bundle(client, assert_no
         ("XDSMissingDocument", f"{DOCUMENT}.content[0].attachment.url"),
         ("XDSMissingDocumentMetadata", "Bundle.entry[2].resource"),
     ]
-    assert_nothing_stored([NHN_DOCUMENT])
+    assert_nothing_stored([NHN_UNIQUE_ID])
 
 
 def test_binary_must_carry_data(client, assert_nothing_stored):
@@ -205,7 +206,7 @@ def test_binary_must_carry_data(client, assert_nothing_stored):
     assert rejected(post(client, bundle)) == [
         ("XDSMissingDocument", "Bundle.entry[2].resource.data")
     ]
-    assert_nothing_stored([NHN_DOCUMENT])
+    assert_nothing_stored([NHN_UNIQUE_ID])
 
 
 def test_folders_are_not_supported(client, assert_nothing_stored):
@@ -226,7 +227,7 @@ def test_folders_are_not_supported(client, assert_nothing_stored):
     assert rejected(post(client, bundle)) == [
         ("XDSRegistryMetadataError", "Bundle.entry[4].resource")
     ]
-    assert_nothing_stored([NHN_DOCUMENT])
+    assert_nothing_stored([NHN_UNIQUE_ID])
 
 
 def test_only_create_entries_are_supported(client, assert_nothing_stored):
@@ -235,7 +236,7 @@ def test_only_create_entries_are_supported(client, assert_nothing_stored):
     assert rejected(post(client, bundle)) == [
         ("XDSRegistryMetadataError", "Bundle.entry[1].request.method")
     ]
-    assert_nothing_stored([NHN_DOCUMENT])
+    assert_nothing_stored([NHN_UNIQUE_ID])
 
 
 def test_relates_to_associations_are_not_supported(client, assert_nothing_stored):
@@ -246,7 +247,7 @@ def test_relates_to_associations_are_not_supported(client, assert_nothing_stored
     assert rejected(post(client, bundle)) == [
         ("XDSRegistryMetadataError", f"{DOCUMENT}.relatesTo[0]")
     ]
-    assert_nothing_stored([NHN_DOCUMENT])
+    assert_nothing_stored([NHN_UNIQUE_ID])
 
 
 # Comprehensive metadata
@@ -288,14 +289,14 @@ def test_comprehensive_metadata_elements_are_required(
     del parent[remove[-1]]
 
     assert ("XDSRegistryMetadataError", expression) in rejected(post(client, bundle))
-    assert_nothing_stored([NHN_DOCUMENT])
+    assert_nothing_stored([NHN_UNIQUE_ID])
 
 
 def test_document_reference_status_must_be_current(client, assert_nothing_stored):
     bundle = fixture_bundle("nhn")
     resource(bundle, 3)["status"] = "superseded"
     assert rejected(post(client, bundle)) == [("XDSRegistryMetadataError", f"{DOCUMENT}.status")]
-    assert_nothing_stored([NHN_DOCUMENT])
+    assert_nothing_stored([NHN_UNIQUE_ID])
 
 
 def test_codings_need_a_system(client, assert_nothing_stored):
@@ -304,7 +305,7 @@ def test_codings_need_a_system(client, assert_nothing_stored):
     assert rejected(post(client, bundle)) == [
         ("XDSRegistryMetadataError", f"{DOCUMENT}.type.coding[0]")
     ]
-    assert_nothing_stored([NHN_DOCUMENT])
+    assert_nothing_stored([NHN_UNIQUE_ID])
 
 
 # Patient
@@ -316,7 +317,7 @@ def test_documents_share_the_submission_set_patient(client, assert_nothing_store
         "identifier": {"system": "urn:oid:2.16.578.1.12.4.1.4.1", "value": "01017000002"}
     }
     assert rejected(post(client, bundle)) == [("XDSPatientIdDoesNotMatch", f"{DOCUMENT}.subject")]
-    assert_nothing_stored([NHN_DOCUMENT])
+    assert_nothing_stored([NHN_UNIQUE_ID])
 
 
 def test_subject_must_resolve_to_a_patient_identifier(client, assert_nothing_stored):
@@ -325,7 +326,7 @@ def test_subject_must_resolve_to_a_patient_identifier(client, assert_nothing_sto
     assert rejected(post(client, bundle)) == [
         ("XDSUnknownPatientId", "Bundle.entry[0].resource.subject")
     ]
-    assert_nothing_stored([NHN_DOCUMENT])
+    assert_nothing_stored([NHN_UNIQUE_ID])
 
 
 # Uniqueness, hash and size
@@ -340,7 +341,7 @@ def test_unique_ids_are_unique_within_the_message(client, assert_nothing_stored)
     assert_nothing_stored(IHE_DOCUMENTS)
 
 
-def test_unique_ids_are_unique_within_the_registry(client, app, data_dir):
+def test_a_resubmitted_identical_document_is_registered_once(client, app, data_dir):
     assert post(client, fixture_bundle("nhn")).status_code == 200
     files_before = files_under(data_dir)
 
@@ -351,11 +352,9 @@ def test_unique_ids_are_unique_within_the_registry(client, app, data_dir):
     bundle["entry"][3]["fullUrl"] = "urn:uuid:6f1e0a52-3c1b-4e0e-9a51-0c2f0d9e1b04"
     resource(bundle, 0)["entry"][0]["item"]["reference"] = bundle["entry"][3]["fullUrl"]
 
-    assert rejected(post(client, bundle)) == [
-        ("XDSDuplicateUniqueIdInRegistry", f"{DOCUMENT}.masterIdentifier")
-    ]
-    (entry,) = app.state.registry.document_entries_by_unique_id([NHN_DOCUMENT])
-    assert entry.entry_uuid == NHN_DOCUMENT
+    assert post(client, bundle).status_code == 200
+    (entry,) = app.state.registry.document_entries_by_unique_id([NHN_UNIQUE_ID])
+    assert entry.entry_uuid == NHN_ENTRY_UUID
     assert files_under(data_dir) == files_before
 
 
@@ -365,7 +364,7 @@ def test_stated_hash_must_be_the_sha1_of_the_document(client, assert_nothing_sto
     assert rejected(post(client, bundle)) == [
         ("XDSRepositoryMetadataError", f"{DOCUMENT}.content[0].attachment.hash")
     ]
-    assert_nothing_stored([NHN_DOCUMENT])
+    assert_nothing_stored([NHN_UNIQUE_ID])
 
 
 def test_stated_size_must_be_the_document_size(client, assert_nothing_stored):
@@ -374,7 +373,7 @@ def test_stated_size_must_be_the_document_size(client, assert_nothing_stored):
     assert rejected(post(client, bundle)) == [
         ("XDSRepositoryMetadataError", f"{DOCUMENT}.content[0].attachment.size")
     ]
-    assert_nothing_stored([NHN_DOCUMENT])
+    assert_nothing_stored([NHN_UNIQUE_ID])
 
 
 def test_stated_hash_must_be_a_sha1_digest(client, assert_nothing_stored):
@@ -383,7 +382,7 @@ def test_stated_hash_must_be_a_sha1_digest(client, assert_nothing_stored):
     assert rejected(post(client, bundle)) == [
         ("XDSRegistryMetadataError", f"{DOCUMENT}.content[0].attachment.hash")
     ]
-    assert_nothing_stored([NHN_DOCUMENT])
+    assert_nothing_stored([NHN_UNIQUE_ID])
 
 
 def test_every_problem_is_reported_at_once(client, assert_nothing_stored):
@@ -411,4 +410,4 @@ def test_unexpected_failure_is_a_500_operation_outcome(client, app, assert_nothi
     assert rejected(response, status=500) == [("XDSRegistryError", "")]
     assert "disk on fire" not in response.text
     assert any(r.getMessage().startswith("iti65.failed") for r in caplog.records)
-    assert_nothing_stored([NHN_DOCUMENT])
+    assert_nothing_stored([NHN_UNIQUE_ID])

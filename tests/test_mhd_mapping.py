@@ -103,9 +103,9 @@ def test_unique_id_from_master_identifier_strips_urn_oid(ihe):
     assert ihe.submission.document_entries[0].unique_id == "1.2.3.4.5.200.1"
 
 
-def test_unique_id_from_master_identifier_keeps_urn_uuid(nhn):
+def test_unique_id_from_master_identifier_strips_urn_uuid(nhn):
     entry = nhn.submission.document_entries[0]
-    assert entry.unique_id == "urn:uuid:6f1e0a52-3c1b-4e0e-9a51-0c2f0d9e1a04"
+    assert entry.unique_id == "6f1e0a52-3c1b-4e0e-9a51-0c2f0d9e1a04"
 
 
 def test_unique_id_under_an_oid_system_is_oid_caret_extension(ihe):
@@ -117,7 +117,7 @@ def test_unique_id_under_an_oid_system_is_oid_caret_extension(ihe):
     [
         ("urn:ietf:rfc:3986", "urn:oid:1.2.3", "1.2.3"),
         (None, "urn:oid:1.2.3", "1.2.3"),
-        ("urn:ietf:rfc:3986", "urn:uuid:abc", "urn:uuid:abc"),
+        ("urn:ietf:rfc:3986", "urn:uuid:abc", "abc"),
         ("urn:oid:1.2.3", "45", "1.2.3^45"),
     ],
 )

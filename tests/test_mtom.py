@@ -279,3 +279,35 @@ def test_xml_part_is_the_unchanged_envelope():
     message = MtomMessage(envelope, [])
 
     assert envelope in b"".join(message.stream())
+
+
+def test_boundary_longer_than_70_characters_is_a_sender_fault():
+    boundary = "a" * 71
+    body = f"--{boundary}\r\nContent-Type: {ROOT_TYPE}\r\n\r\n<a/>\r\n--{boundary}--\r\n"
+
+    with pytest.raises(SoapFault) as raised:
+        parse_multipart(body.encode(), f"multipart/related; boundary={boundary}")
+
+    assert raised.value.code == FaultCode.SENDER
+
+
+def test_two_parts_with_the_same_content_id_are_a_sender_fault():
+    body = multipart(
+        part({"Content-Type": ROOT_TYPE, "Content-ID": "<root@x>"}, b"<a/>"),
+        part({"Content-Type": "text/plain", "Content-ID": "<root@x>"}, b"other"),
+    )
+
+    with pytest.raises(SoapFault) as raised:
+        parse_multipart(body, f'multipart/related; boundary={BOUNDARY}; start="<root@x>"')
+
+    assert "same Content-ID" in str(raised.value)
+
+
+def test_part_content_type_a_header_cannot_carry_becomes_octet_stream():
+    message = MtomMessage(
+        soap_with_include("cid:doc@x"), [Attachment("doc@x", "text/x\u0101ml", iter([b"x"]))]
+    )
+
+    package = parse_multipart(b"".join(message.stream()), message.content_type)
+
+    assert package.parts["doc@x"].content_type == "application/octet-stream"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from registry_samples import document_entry, submission
+from validation_samples import document_entry, submission
 
 from registry.errors import ErrorCode, XdsError
 from repository.filesystem import FilesystemDocumentStore
@@ -124,7 +124,10 @@ def test_registry_conflict_removes_every_byte_of_the_submission(registry_store, 
             {fresh.entry_uuid: b"new", clash.entry_uuid: b"second"},
         )
 
-    assert ErrorCode.DUPLICATE_UNIQUE_ID_IN_REGISTRY in [i.code for i in raised.value.issues]
+    assert [i.code for i in raised.value.issues] == [
+        ErrorCode.NON_IDENTICAL_HASH,
+        ErrorCode.NON_IDENTICAL_SIZE,
+    ]
     assert not documents.exists("1.2.3.7")
     assert b"".join(documents.open("1.2.3.6")) == b"first"
     assert len(stored_files(documents)) == 1
@@ -155,3 +158,16 @@ def test_failure_while_promoting_rolls_back_metadata_and_bytes(
 
     assert registry_store.document_entries_by_unique_id(["1.2.3.8", "1.2.3.9"]) == []
     assert stored_files(documents) == []
+
+
+def test_resubmitted_identical_document_is_kept_once(registry_store, documents):
+    first = document_entry("1.2.3.10")
+    provide(registry_store, documents, submission(first), {first.entry_uuid: b"same"})
+    again = document_entry("1.2.3.10")
+
+    provide(registry_store, documents, submission(again), {again.entry_uuid: b"same"})
+
+    (stored,) = registry_store.document_entries_by_unique_id(["1.2.3.10"])
+    assert stored.entry_uuid == first.entry_uuid
+    assert b"".join(documents.open("1.2.3.10")) == b"same"
+    assert len(stored_files(documents)) == 1

@@ -20,7 +20,7 @@ NHN_SAMPLE = SHARED / "nhn" / "iti65-provide-bundle.json"
 IHE_SAMPLES = SHARED / "mhd"
 NO_SHARED = os.environ.get("XCADS_NO_SHARED") == "1"
 
-NHN_DOCUMENT = "urn:uuid:89476407-be47-4803-b814-b99ab49ac086"
+NHN_DOCUMENT = "89476407-be47-4803-b814-b99ab49ac086"
 IHE_PATIENT = {"system": "urn:oid:1.3.6.1.4.1.21367.13.20.1000", "value": "IHERED-994"}
 
 

@@ -87,7 +87,7 @@ def test_national_gateway_find_documents_finds_the_nhn_document(stored):
         "'urn:uuid:2e82c1f6-a085-4c72-9da3-8640a32e42ab']/@value",
         namespaces=NS,
     )
-    assert unique_ids == [reference["masterIdentifier"]["value"]]
+    assert unique_ids == [reference["masterIdentifier"]["value"].removeprefix("urn:uuid:")]
 
 
 def test_national_gateway_mtom_retrieve_returns_the_nhn_document(stored):
@@ -97,7 +97,7 @@ def test_national_gateway_mtom_retrieve_returns_the_nhn_document(stored):
     capture = (SAMPLES / "iti39-retrieve-mtom-from-gateway.txt").read_bytes()
     capture = re.sub(
         rb"<ns3:DocumentUniqueId>[^<]+</ns3:DocumentUniqueId>",
-        f"<ns3:DocumentUniqueId>{reference['masterIdentifier']['value']}"
+        f"<ns3:DocumentUniqueId>{reference['masterIdentifier']['value'].removeprefix('urn:uuid:')}"
         "</ns3:DocumentUniqueId>".encode(),
         capture,
     )

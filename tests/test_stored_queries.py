@@ -1,8 +1,12 @@
-"""The stored queries FindDocuments and GetDocuments (ITI TF-2a 3.18.4.1.2.3.7) on every backend."""
+"""FindDocuments, GetDocuments and the rules of every stored query (ITI TF-2a 3.18.4.1.2.3.7).
+
+The other stored queries are in test_find_queries.py and test_get_queries.py.
+"""
 
 from __future__ import annotations
 
 import pytest
+from query_support import Slots, error_of, one, quoted, run
 from registry_samples import (
     APPROVED,
     DEPRECATED,
@@ -11,11 +15,19 @@ from registry_samples import (
     document_entry,
     new_uuid,
     register,
+    submission,
 )
 
+from registry import lifecycle
 from registry.errors import ErrorCode, XdsError
 from registry.metadata import Author, Code, DocumentEntryType
-from registry.queries import FIND_DOCUMENTS, GET_DOCUMENTS, run_stored_query
+from registry.queries import (
+    FIND_DOCUMENTS,
+    GET_ALL,
+    GET_DOCUMENTS,
+    GET_SUBMISSION_SETS,
+    run_stored_query,
+)
 from registry.query_params import parse_value
 from registry.store import StoredQueryRequest
 
@@ -34,15 +46,6 @@ TIME_PARAMETERS = [
     ("$XDSDocumentEntryServiceStartTime", "service_start_time"),
     ("$XDSDocumentEntryServiceStopTime", "service_stop_time"),
 ]
-
-
-def quoted(*values: str) -> str:
-    """An ITI-18 list value: ('a','b'), quotes inside doubled."""
-    return "(" + ",".join("'" + v.replace("'", "''") + "'" for v in values) + ")"
-
-
-Slots = list[list[str]]
-"""One parameter as it arrives: one list per Slot of its name, each holding that Slot's Values."""
 
 
 def find(store, max_results: int = 100, **slots: Slots) -> list[str]:
@@ -65,13 +68,6 @@ def get(store, **slots: Slots) -> list[str]:
     request = StoredQueryRequest(GET_DOCUMENTS, {f"${k}": v for k, v in slots.items()})
     result = run_stored_query(store, request, max_results=100)
     return [entry.unique_id for entry in result.document_entries]
-
-
-def error_of(call, *args, **kwargs) -> tuple[ErrorCode, str]:
-    """The first issue's code and attribute of the XdsError `call` raises."""
-    with pytest.raises(XdsError) as error:
-        call(*args, **kwargs)
-    return error.value.issues[0].code, error.value.issues[0].attribute
 
 
 # --- FindDocuments: patient and status --------------------------------------------------------
@@ -526,7 +522,100 @@ def test_get_documents_takes_a_single_home_community_id(registry_store):
     ) == (ErrorCode.STORED_QUERY_PARAM_NUMBER, "$homeCommunityId")
 
 
+def test_get_documents_by_logical_id_returns_every_version(registry_store):
+    first = document_entry("doc")
+    register(registry_store, first, document_entry("other"))
+    update = submission(document_entry("doc", logical_id=first.entry_uuid))
+    update.associations[0].extra_slots["PreviousVersion"] = ["1"]
+    registry_store.register(update, lambda: None, lifecycle.plan_update(update, registry_store))
+
+    found = run(registry_store, GET_DOCUMENTS, XDSDocumentEntryLogicalID=one(first.entry_uuid))
+    assert sorted((e.version, e.availability_status) for e in found.document_entries) == [
+        ("1", DEPRECATED),
+        ("2", APPROVED),
+    ]
+    assert get(registry_store, XDSDocumentEntryLogicalID=one(new_uuid())) == []
+
+
+def test_get_documents_takes_only_one_of_entry_uuid_unique_id_and_logical_id(registry_store):
+    code, _ = error_of(
+        get,
+        registry_store,
+        XDSDocumentEntryUniqueId=[[quoted("a")]],
+        XDSDocumentEntryLogicalID=[[quoted(new_uuid())]],
+    )
+    assert code == ErrorCode.STORED_QUERY_PARAM_NUMBER
+
+
 # --- Any query --------------------------------------------------------------------------------
+
+
+def test_leaf_class_across_patients_is_result_not_single_patient(registry_store):
+    mine, theirs = document_entry("a"), document_entry("b", patient_id=OTHER_PATIENT)
+    register(registry_store, mine)
+    register(registry_store, theirs)
+    uuids = [[quoted(mine.entry_uuid, theirs.entry_uuid)]]
+
+    code, _ = error_of(run, registry_store, GET_DOCUMENTS, XDSDocumentEntryEntryUUID=uuids)
+    assert code == ErrorCode.RESULT_NOT_SINGLE_PATIENT
+
+
+def test_object_refs_may_span_patients(registry_store):
+    mine, theirs = document_entry("a"), document_entry("b", patient_id=OTHER_PATIENT)
+    register(registry_store, mine)
+    register(registry_store, theirs)
+    uuids = [[quoted(mine.entry_uuid, theirs.entry_uuid)]]
+
+    result = run(
+        registry_store, GET_DOCUMENTS, return_type="ObjectRef", XDSDocumentEntryEntryUUID=uuids
+    )
+    assert len(result.document_entries) == 2
+
+
+def test_leaf_class_of_one_patient_across_kinds_is_single_patient(registry_store):
+    entry = document_entry("a")
+    register(registry_store, entry)
+
+    result = run(registry_store, GET_SUBMISSION_SETS, uuid=[[quoted(entry.entry_uuid)]])
+    assert len(result.submission_sets) == 1
+
+
+@pytest.mark.parametrize("level", ["1", "2", "'2'"])
+def test_metadata_level_1_and_2_are_accepted(registry_store, level):
+    register(registry_store, document_entry("a"))
+
+    assert find(registry_store, MetadataLevel=[[level]]) == ["a"]
+
+
+@pytest.mark.parametrize("level", ["3", "'x'"])
+def test_other_metadata_levels_are_a_registry_error(registry_store, level):
+    assert error_of(find, registry_store, MetadataLevel=[[level]]) == (
+        ErrorCode.REGISTRY_ERROR,
+        "$MetadataLevel",
+    )
+
+
+def test_metadata_level_takes_a_single_value(registry_store):
+    assert error_of(find, registry_store, MetadataLevel=[["1", "2"]]) == (
+        ErrorCode.STORED_QUERY_PARAM_NUMBER,
+        "$MetadataLevel",
+    )
+
+
+def test_too_many_results_counts_objects_of_every_kind(registry_store):
+    register(registry_store, document_entry("a"))
+    statuses = [[quoted(APPROVED)]]
+    slots = {
+        "patientId": [[f"'{PATIENT}'"]],
+        "XDSDocumentEntryStatus": statuses,
+        "XDSSubmissionSetStatus": statuses,
+        "XDSFolderStatus": statuses,
+    }
+
+    assert len(run(registry_store, GET_ALL, max_results=3, **slots)) == 3
+    assert error_of(run, registry_store, GET_ALL, max_results=2, **slots)[0] == (
+        ErrorCode.TOO_MANY_RESULTS
+    )
 
 
 def test_unknown_stored_query_is_an_error(registry_store):

@@ -1,0 +1,67 @@
+"""ITI-65 against hostile and malformed bodies: a clear 4xx OperationOutcome, nothing stored."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+from mhd_support import fixture_bundle, issues, make_app, post, resource, stored_files
+
+
+@pytest.fixture
+def client(tmp_path):
+    with TestClient(make_app(tmp_path / "data")) as test_client:
+        yield test_client
+
+
+def document_index(bundle: dict) -> int:
+    return next(
+        index
+        for index, entry in enumerate(bundle["entry"])
+        if entry["resource"]["resourceType"] == "DocumentReference"
+    )
+
+
+@pytest.mark.parametrize("character", ["\u0001", "\u000b", "\u0000", "\ufffe", "\ud800"])
+def test_control_characters_in_a_string_reject_the_bundle(client, tmp_path, character):
+    bundle = fixture_bundle("nhn")
+    index = document_index(bundle)
+    resource(bundle, index)["content"][0]["attachment"]["title"] = f"abc{character}def"
+    # ASCII-escaped JSON can carry even a lone surrogate, as a hostile sender's would.
+    response = post(client, json.dumps(bundle).encode("ascii"))
+
+    assert response.status_code == 400
+    path = f"Bundle.entry[{index}].resource.content[0].attachment.title"
+    assert ("XDSRegistryMetadataError", path) in issues(response)
+    assert stored_files(tmp_path / "data") == []
+
+
+def test_tab_carriage_return_and_line_feed_are_allowed(client):
+    bundle = fixture_bundle("nhn")
+    resource(bundle, document_index(bundle))["description"] = "line one\r\n\tline two"
+
+    assert post(client, bundle).status_code == 200
+
+
+def test_deeply_nested_json_is_a_structure_error(client):
+    body = b'{"resourceType": "Bundle", "type": "transaction", "x": ' + b"[" * 100_000
+    body += b"]" * 100_000 + b"}"
+
+    response = post(client, body)
+
+    assert response.status_code == 400
+    assert issues(response)[0] == ("XDSRegistryMetadataError", "Bundle")
+
+
+def test_nesting_beyond_the_limit_is_rejected_before_validation(client):
+    bundle = fixture_bundle("nhn")
+    nested: list = []
+    for _ in range(200):
+        nested = [nested]
+    bundle["extension"] = nested
+
+    response = post(client, bundle)
+
+    assert response.status_code == 400
+    assert "deeper" in response.json()["issue"][0]["diagnostics"]
