@@ -17,6 +17,10 @@ from registry.metadata import Code
 
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 
+# Far beyond any real query; bounds the SQL a hostile request can make the registry run.
+MAX_VALUES = 1000
+MAX_SLOTS = 50
+
 
 def parse_value(text: str) -> list[str]:
     """Parse one Value element, single value or list, into its items; ValueError if malformed."""
@@ -150,6 +154,9 @@ class QueryParams:
                 except ValueError as exc:
                     raise _error(ErrorCode.REGISTRY_ERROR, name, f"is malformed: {exc}") from exc
             clauses.append(items)
+        if len(clauses) > MAX_SLOTS or sum(len(items) for items in clauses) > MAX_VALUES:
+            problem = f"has more than {MAX_SLOTS} Slots or {MAX_VALUES} values"
+            raise _error(ErrorCode.REGISTRY_ERROR, name, problem)
         return clauses
 
     @staticmethod

@@ -650,3 +650,21 @@ def test_parameter_values_are_quoted_strings_numbers_or_lists(text, items):
 def test_malformed_parameter_values_are_rejected(text):
     with pytest.raises(ValueError):
         parse_value(text)
+
+
+def test_find_documents_refuses_a_parameter_with_more_than_1000_values(registry_store):
+    codes = ",".join(f"'c{i}^^1.2.3'" for i in range(1001))
+
+    with pytest.raises(XdsError) as raised:
+        find(registry_store, XDSDocumentEntryClassCode=[[f"({codes})"]])
+
+    assert [(i.code, i.attribute) for i in raised.value.issues] == [
+        (ErrorCode.REGISTRY_ERROR, "$XDSDocumentEntryClassCode")
+    ]
+
+
+def test_find_documents_refuses_a_parameter_repeated_in_more_than_50_slots(registry_store):
+    with pytest.raises(XdsError) as raised:
+        find(registry_store, XDSDocumentEntryEventCodeList=[["('c^^1.2.3')"]] * 51)
+
+    assert [i.code for i in raised.value.issues] == [ErrorCode.REGISTRY_ERROR]
