@@ -1,21 +1,29 @@
-"""The FastAPI application: one process serving the MHD, XCA, registry and health endpoints."""
+"""The FastAPI application: one process serving the MHD, XCA, registry, repository and health
+endpoints."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from gateway.config import TEST_HOME_COMMUNITY_ID, TEST_REPOSITORY_UNIQUE_ID, Settings
 from gateway.limits import BodySizeLimit
+from gateway.outbox import Outbox
 from gateway.registry_service import router as registry_router
+from gateway.repository_service import router as repository_router
+from gateway.service_description import router as schemas_router
 from gateway.xca import router as xca_router
 from mhd.routes import router as mhd_router
 from registry.sql import SqlRegistryStore
 from repository.factory import open_document_store
+from repository.repair import PeriodicRepair, repair
+from repository.s3 import S3Connection
+from repository.store import DocumentStore
 
 log = logging.getLogger("xcads.gateway")
 
@@ -24,6 +32,7 @@ ENDPOINTS = (
     ("ITI-65 Provide Document Bundle", "/fhir"),
     ("ITI-38/ITI-39 XCA Responding Gateway", "/XCA/services/RespondingGatewayService"),
     ("ITI-18/ITI-42 Document Registry", "/Registry/services/RegistryService"),
+    ("ITI-41/ITI-43/ITI-86 Document Repository", "/Repository/services/RepositoryService"),
     ("health", "/health"),
 )
 
@@ -33,11 +42,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     registry = SqlRegistryStore(settings.resolved_database_url)
-    documents = open_document_store(settings.resolved_repository_url)
+    documents = open_documents(settings)
+    periodic_repair = _periodic_repair(settings, registry, documents)
+    outbox = Outbox(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if periodic_repair:
+            periodic_repair.start()
         yield
+        # Asynchronous answers still owed are sent, or recorded as failed, before stores close.
+        await outbox.close()
+        if periodic_repair:
+            periodic_repair.stop()
         registry.close()
 
     app = FastAPI(title="xcads", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
@@ -45,9 +62,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.registry = registry
     app.state.documents = documents
+    app.state.outbox = outbox
+    app.state.periodic_repair = periodic_repair
     app.include_router(mhd_router)
     app.include_router(xca_router)
     app.include_router(registry_router)
+    app.include_router(repository_router)
+    app.include_router(schemas_router)
 
     @app.get("/health")
     def health() -> JSONResponse:
@@ -63,3 +84,36 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.repository_unique_id,
         )
     return app
+
+
+def open_documents(settings: Settings) -> DocumentStore:
+    """Open the document store that XCADS_REPOSITORY_URL (and XCADS_S3_*) name."""
+    s3 = None
+    if settings.s3_endpoint:
+        secret = settings.s3_secret_key
+        s3 = S3Connection(
+            endpoint=settings.s3_endpoint,
+            access_key=settings.s3_access_key,
+            secret_key=secret.get_secret_value() if secret else None,
+            region=settings.s3_region,
+            secure=settings.s3_secure,
+            ca_bundle=settings.s3_ca_bundle,
+        )
+    return open_document_store(settings.resolved_repository_url, s3=s3)
+
+
+def _periodic_repair(
+    settings: Settings, registry: SqlRegistryStore, documents: DocumentStore
+) -> PeriodicRepair | None:
+    if settings.repair_interval_seconds <= 0:
+        return None
+    return PeriodicRepair(
+        settings.repair_interval_seconds,
+        lambda: repair(
+            registry,
+            documents,
+            settings.repository_unique_id,
+            fix=True,
+            stale_after=timedelta(minutes=settings.repair_stale_minutes),
+        ),
+    )

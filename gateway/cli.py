@@ -1,16 +1,19 @@
-"""The `xcads` command line: serve and migrate."""
+"""The `xcads` command line: serve, migrate and repair."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import uvicorn
 
-from gateway.app import ENDPOINTS, create_app
+from gateway.app import ENDPOINTS, create_app, open_documents
 from gateway.config import Settings
+from registry.sql import SqlRegistryStore
+from repository.repair import repair as repair_store
 
 log = logging.getLogger("xcads.gateway")
 
@@ -69,6 +72,29 @@ def migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def repair(args: argparse.Namespace) -> int:
+    """Report orphaned bytes and DocumentEntries without bytes; remove the orphans with --fix.
+
+    Exits 1 when anything found is left: entries without bytes, or orphans without --fix.
+    """
+    overrides = {"data_dir": Path(args.data_dir)} if args.data_dir else {}
+    settings = Settings(**overrides)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    minutes = settings.repair_stale_minutes if args.stale_minutes is None else args.stale_minutes
+    registry = SqlRegistryStore(settings.resolved_database_url)
+    try:
+        report = repair_store(
+            registry,
+            open_documents(settings),
+            settings.repository_unique_id,
+            fix=args.fix,
+            stale_after=timedelta(minutes=minutes),
+        )
+    finally:
+        registry.close()
+    return 0 if report.clean else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Describe the command line."""
     parser = argparse.ArgumentParser(prog="xcads", description=__doc__)
@@ -84,6 +110,20 @@ def build_parser() -> argparse.ArgumentParser:
     migrate_parser = commands.add_parser("migrate", help="apply registry schema migrations")
     migrate_parser.add_argument("--data-dir")
     migrate_parser.set_defaults(run=migrate)
+
+    repair_parser = commands.add_parser(
+        "repair", help="find bytes without metadata and metadata without bytes"
+    )
+    repair_parser.add_argument("--data-dir")
+    repair_parser.add_argument(
+        "--fix", action="store_true", help="remove orphaned and stale staged bytes"
+    )
+    repair_parser.add_argument(
+        "--stale-minutes",
+        type=float,
+        help="leave bytes younger than this alone (default XCADS_REPAIR_STALE_MINUTES, 60)",
+    )
+    repair_parser.set_defaults(run=repair)
     return parser
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import field_validator
+from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # The OIDs of NHN's public test instance, as they appear in the published sample traffic; any
@@ -29,9 +29,35 @@ class Settings(BaseSettings):
     repository_unique_id: str = TEST_REPOSITORY_UNIQUE_ID
     database_url: str | None = None
     repository_url: str | None = None
+    # The S3 service of an s3://bucket/prefix repository URL: host:port, or http(s)://host:port
+    # whose scheme overrides s3_secure; s3_ca_bundle is a PEM file of CAs to trust.
+    s3_endpoint: str | None = None
+    s3_region: str | None = None
+    s3_access_key: str | None = None
+    s3_secret_key: SecretStr | None = None
+    s3_secure: bool = True
+    s3_ca_bundle: Path | None = None
+    # A background `xcads repair --fix` every this many seconds (0: never). Bytes written within
+    # the last repair_stale_minutes are left alone, as their submission may still be running.
+    repair_interval_seconds: int = 0
+    repair_stale_minutes: int = 60
     max_query_results: int = 1000
     # Bodies above this get 413; an ITI-65 bundle needs about 6x its size in memory while parsed.
+    # MTOM documents stream to temporary files under <data_dir>/spool, so an ITI-41 of large
+    # documents needs only this raised; the SOAP envelope itself is held to max_envelope_bytes.
     max_request_bytes: int = 100 * 1024 * 1024
+    max_envelope_bytes: int = 32 * 1024 * 1024
+    # XCA Asynchronous Web Services Exchange: a request whose wsa:ReplyTo is neither anonymous
+    # nor none gets 202 and its answer is POSTed to that address later, but only to hosts listed
+    # here (comma-separated; "*.example.org" and "host:port" patterns). Empty: no asynchronous
+    # replies. Each delivery is tried 1 + async_retries times, waiting async_backoff_seconds
+    # doubled each time between tries; async_max_pending bounds undelivered answers.
+    async_allowed_reply_hosts: Annotated[list[str], NoDecode] = []
+    async_retries: int = 5
+    async_timeout_seconds: float = 30.0
+    async_backoff_seconds: float = 1.0
+    async_max_pending: int = 100
+    async_shutdown_seconds: float = 10.0
     # Registry validation: "ihe" alone, or "norway" adding the national rules. Synthetic test
     # identities are refused unless switched on; patient_id_domains (comma-separated OIDs, empty
     # for any) are the assigning authorities whose patients this registry accepts.
@@ -44,6 +70,13 @@ class Settings(BaseSettings):
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):
             return [strip_urn_oid(v.strip()) for v in value.split(",") if v.strip()]
+        return value
+
+    @field_validator("async_allowed_reply_hosts", mode="before")
+    @classmethod
+    def _host_patterns(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [v.strip().lower() for v in value.split(",") if v.strip()]
         return value
 
     @field_validator("home_community_id")
@@ -62,6 +95,16 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'registry.sqlite3').resolve()}"
+
+    @property
+    def spool_dir(self) -> Path:
+        """Where MTOM parts and asynchronous answers wait in temporary files."""
+        return self.data_dir / "spool"
+
+    @property
+    def failed_deliveries_path(self) -> Path:
+        """The record of asynchronous answers that could not be delivered, one JSON per line."""
+        return self.data_dir / "async-failed-deliveries.jsonl"
 
     @property
     def resolved_repository_url(self) -> str:

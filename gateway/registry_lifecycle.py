@@ -7,20 +7,17 @@ repository, which ITI-86 Remove Documents would empty.
 
 from __future__ import annotations
 
-import logging
-import time
-
 from lxml import etree
 
+from gateway.registry_transaction import run_transaction
 from gateway.soap_endpoint import Exchange
 from registry import lifecycle
-from registry.ebrim import ResponseStatus, parse_submit_objects_request, registry_response
+from registry.ebrim import parse_submit_objects_request
 from registry.ebrim.remove import parse_remove_objects_request
-from registry.errors import Issue, XdsError, errors_in
+from registry.errors import XdsError
 from registry.metadata import AssociationType
 from registry.service import as_registered
-
-log = logging.getLogger("xcads.registry")
+from registry.validation import indexed_value_issues
 
 UPDATE_DOCUMENT_SET = "urn:ihe:iti:2010:UpdateDocumentSet"
 UPDATE_DOCUMENT_SET_RESPONSE = "urn:ihe:iti:2010:UpdateDocumentSetResponse"
@@ -30,52 +27,32 @@ DELETE_DOCUMENT_SET_RESPONSE = "urn:ihe:iti:2010:DeleteDocumentSetResponse"
 
 def update_document_set(body: etree._Element, exchange: Exchange) -> etree._Element:
     """ITI-57: store the new versions and status updates of an lcm:SubmitObjectsRequest."""
-    started = time.perf_counter()
-    versions = status_updates = 0
-    try:
+    counts = {"versions": 0, "status_updates": 0}
+
+    def work() -> None:
         submission = as_registered(parse_submit_objects_request(body), {})
-        versions = len(submission.document_entries)
-        status_updates = sum(
+        counts["versions"] = len(submission.document_entries)
+        counts["status_updates"] = sum(
             1
             for link in submission.associations
             if link.association_type == AssociationType.UPDATE_AVAILABILITY_STATUS
         )
+        # The new versions are stored like an ITI-42 submission's: within the indexes' limits.
+        if too_long := indexed_value_issues(submission):
+            raise XdsError(too_long)
         plan = lifecycle.plan_update(submission, exchange.registry)
         exchange.registry.register(submission, lambda: None, plan)
-        issues: list[Issue] = []
-    except XdsError as error:
-        issues = error.issues
 
-    status = ResponseStatus.FAILURE if errors_in(issues) else ResponseStatus.SUCCESS
-    log.info(
-        "iti57.update versions=%d status_updates=%d status=%s errors=%s ms=%.1f",
-        versions,
-        status_updates,
-        status.name,
-        ",".join(issue.code for issue in issues),
-        (time.perf_counter() - started) * 1000,
-    )
-    return registry_response(status, issues)
+    return run_transaction("iti57.update", counts, work)
 
 
 def delete_document_set(body: etree._Element, exchange: Exchange) -> etree._Element:
     """ITI-62: remove the registry objects an lcm:RemoveObjectsRequest names, all or none."""
-    started = time.perf_counter()
-    removed = 0
-    try:
+    counts = {"removed": 0}
+
+    def work() -> None:
         entry_uuids = parse_remove_objects_request(body)
         exchange.registry.remove_objects(entry_uuids)
-        removed = len(set(entry_uuids))
-        issues: list[Issue] = []
-    except XdsError as error:
-        issues = error.issues
+        counts["removed"] = len(set(entry_uuids))
 
-    status = ResponseStatus.FAILURE if errors_in(issues) else ResponseStatus.SUCCESS
-    log.info(
-        "iti62.delete removed=%d status=%s errors=%s ms=%.1f",
-        removed,
-        status.name,
-        ",".join(issue.code for issue in issues),
-        (time.perf_counter() - started) * 1000,
-    )
-    return registry_response(status, issues)
+    return run_transaction("iti62.delete", counts, work)

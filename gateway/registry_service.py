@@ -9,7 +9,6 @@ carries, and the function turning one into the other.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -25,11 +24,12 @@ from gateway.registry_lifecycle import (
     delete_document_set,
     update_document_set,
 )
+from gateway.registry_transaction import run_transaction
+from gateway.service_description import wsdl_response
 from gateway.soap_endpoint import Exchange, SoapEndpoint, expect_body, reply, service_route
 from gateway.stored_query import answer_stored_query
-from registry.ebrim import ResponseStatus, parse_submit_objects_request, registry_response
+from registry.ebrim import parse_submit_objects_request
 from registry.ebrim.xml import QUERY, qname
-from registry.errors import Issue, XdsError, errors_in
 from registry.service import register_submission
 from registry.validation import Transaction, ValidationOptions
 
@@ -65,26 +65,15 @@ def registry_stored_query(body: etree._Element, exchange: Exchange) -> etree._El
 
 def register_document_set(body: etree._Element, exchange: Exchange) -> etree._Element:
     """ITI-42: validate and register an lcm:SubmitObjectsRequest, all or nothing."""
-    started = time.perf_counter()
-    entries = 0
     options = ValidationOptions.from_settings(exchange.settings, Transaction.REGISTER)
-    try:
-        submission = parse_submit_objects_request(body)
-        entries = len(submission.document_entries)
-        register_submission(exchange.registry, submission, options=options)
-        issues: list[Issue] = []
-    except XdsError as error:
-        issues = error.issues
+    counts = {"entries": 0}
 
-    status = ResponseStatus.FAILURE if errors_in(issues) else ResponseStatus.SUCCESS
-    log.info(
-        "iti42.register entries=%d status=%s errors=%s ms=%.1f",
-        entries,
-        status.name,
-        ",".join(sorted({issue.code for issue in issues})),
-        (time.perf_counter() - started) * 1000,
-    )
-    return registry_response(status, issues)
+    def work() -> None:
+        submission = parse_submit_objects_request(body)
+        counts["entries"] = len(submission.document_entries)
+        register_submission(exchange.registry, submission, options=options)
+
+    return run_transaction("iti42.register", counts, work)
 
 
 ACTIONS: dict[str, RegistryAction] = {
@@ -111,3 +100,9 @@ router = APIRouter()
 async def registry_service(request: Request, service: str) -> Response:
     """Answer one ITI-18, ITI-42, ITI-57 or ITI-62 SOAP request, or a SOAP Fault."""
     return await _ENDPOINT.answer(request)
+
+
+@router.get(service_route(SERVICE_PATH), include_in_schema=False)
+async def registry_service_wsdl(request: Request, service: str) -> Response:
+    """Describe the endpoint: its WSDL at `?wsdl`."""
+    return wsdl_response(request, "registry.wsdl")

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import copy
 import uuid
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from lxml import etree
 
 from registry.ebrim.xml import XML, XmlRejected, local_name, parse_xml, qname, text_of
+
+if TYPE_CHECKING:
+    from gateway.mtom import Part
 
 SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
 SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -18,6 +23,8 @@ WSU = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utilit
 
 SOAP12_MEDIA_TYPE = "application/soap+xml"
 ANONYMOUS = "http://www.w3.org/2005/08/addressing/anonymous"
+# WS-Addressing 1.0 Core 2.1: messages sent to this address are discarded.
+NONE = "http://www.w3.org/2005/08/addressing/none"
 
 # Fault actions of WS-Addressing 1.0 SOAP Binding 6.4 (addressing faults) and 6.1 (other faults).
 WSA_FAULT_ACTION = "http://www.w3.org/2005/08/addressing/fault"
@@ -55,6 +62,7 @@ class SoapFault(Exception):
         reason: str,
         *,
         subcode: str | None = None,
+        subsubcode: str | None = None,
         not_understood: list[str] | None = None,
         problem_action: str | None = None,
         problem_header: str | None = None,
@@ -65,6 +73,7 @@ class SoapFault(Exception):
         self.code = code
         self.reason = reason
         self.subcode = subcode
+        self.subsubcode = subsubcode
         self.not_understood = not_understood or []
         self.problem_action = problem_action
         self.problem_header = problem_header
@@ -80,15 +89,40 @@ class SoapFault(Exception):
 
 
 @dataclass
+class EndpointReference:
+    """Where a message goes (WS-Addressing 1.0 Core 2): an address, and reference parameters that
+    the message carries as header blocks (SOAP Binding 2.3)."""
+
+    address: str
+    reference_parameters: list[etree._Element] = field(default_factory=list)
+
+    @property
+    def is_anonymous(self) -> bool:
+        """Whether the message goes back on the request's own HTTP connection."""
+        return self.address == ANONYMOUS
+
+    @property
+    def is_none(self) -> bool:
+        """Whether the message is to be discarded."""
+        return self.address == NONE
+
+
+@dataclass
 class SoapRequest:
-    """A SOAP 1.2 request: its addressing headers and the first element of its Body."""
+    """A SOAP 1.2 request: its addressing headers and the first element of its Body.
+
+    `attachments` holds the MTOM parts that an xop:Include left in the body names, by Content-ID
+    (see `gateway.mtom.resolve_xop`); a large part is in a temporary file, read it by iterating.
+    """
 
     body: etree._Element
     action: str | None = None
     message_id: str | None = None
-    reply_to: str | None = None
+    reply_to: EndpointReference | None = None
+    fault_to: EndpointReference | None = None
     to: str | None = None
     headers: list[etree._Element] = field(default_factory=list)
+    attachments: dict[str, Part] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -128,12 +162,13 @@ def read_envelope(root: etree._Element, *, action: str | None = None) -> SoapReq
 
     blocks = [] if header is None else [b for b in header if isinstance(b.tag, str)]
     _check_must_understand(blocks)
-    addressing = _addressing(blocks)
+    addressing, endpoints = _addressing(blocks)
     return SoapRequest(
         body=content,
         action=addressing.get("Action") or action,
         message_id=addressing.get("MessageID"),
-        reply_to=addressing.get("ReplyTo"),
+        reply_to=endpoints.get("ReplyTo"),
+        fault_to=endpoints.get("FaultTo"),
         to=addressing.get("To"),
         headers=blocks,
     )
@@ -156,34 +191,60 @@ def _check_must_understand(blocks: list[etree._Element]) -> None:
         )
 
 
-def _addressing(blocks: list[etree._Element]) -> dict[str, str]:
+def _addressing(
+    blocks: list[etree._Element],
+) -> tuple[dict[str, str], dict[str, EndpointReference]]:
     found: dict[str, str] = {}
+    endpoints: dict[str, EndpointReference] = {}
     for block in blocks:
         if etree.QName(block).namespace != WSA or block.get(qname(SOAP12, "role")) == _ROLE_NONE:
             continue
         name = local_name(block)
-        if name in ("Action", "MessageID", "To") and name in found:
+        if name in found or name in endpoints:
             raise SoapFault(
                 FaultCode.SENDER,
                 f"more than one wsa:{name} header",
                 subcode=qname(WSA, "InvalidAddressingHeader"),
                 problem_header=qname(WSA, name),
             )
-        if name == "ReplyTo":
-            found[name] = text_of(block.find(qname(WSA, "Address"))) or ANONYMOUS
+        if name in ("ReplyTo", "FaultTo"):
+            endpoints[name] = _endpoint_reference(block)
         elif name in ("Action", "MessageID", "To"):
             found[name] = text_of(block)
-    return found
+    return found, endpoints
 
 
-def envelope(body: etree._Element, *, action: str, relates_to: str | None = None) -> etree._Element:
-    """Wrap a body element in a SOAP 1.2 envelope with wsa:Action, MessageID and RelatesTo."""
+def _endpoint_reference(block: etree._Element) -> EndpointReference:
+    address = text_of(block.find(qname(WSA, "Address"))) or ANONYMOUS
+    parameters = block.find(qname(WSA, "ReferenceParameters"))
+    elements = [] if parameters is None else [e for e in parameters if isinstance(e.tag, str)]
+    return EndpointReference(address, elements)
+
+
+def envelope(
+    body: etree._Element,
+    *,
+    action: str,
+    relates_to: str | None = None,
+    to: EndpointReference | None = None,
+) -> etree._Element:
+    """Wrap a body element in a SOAP 1.2 envelope with wsa:Action, MessageID and RelatesTo.
+
+    A reply sent to an address of its own (`to`, not anonymous) names it in wsa:To and carries
+    its reference parameters (WS-Addressing 1.0 SOAP Binding 2.3).
+    """
     root = etree.Element(qname(SOAP12, "Envelope"), nsmap={"env": SOAP12, "wsa": WSA})
     header = etree.SubElement(root, qname(SOAP12, "Header"))
     etree.SubElement(header, qname(WSA, "Action")).text = action
     etree.SubElement(header, qname(WSA, "MessageID")).text = uuid.uuid4().urn
     if relates_to:
         etree.SubElement(header, qname(WSA, "RelatesTo")).text = relates_to
+    if to is not None and not to.is_anonymous:
+        etree.SubElement(header, qname(WSA, "To")).text = to.address
+        for parameter in to.reference_parameters:
+            block = copy.deepcopy(parameter)
+            block.set(qname(WSA, "IsReferenceParameter"), "true")
+            header.append(block)
     etree.SubElement(root, qname(SOAP12, "Body")).append(body)
     return root
 
@@ -205,7 +266,9 @@ def response(body: etree._Element, *, action: str, relates_to: str | None) -> So
     return SoapMessage(serialize(root), content_type(action))
 
 
-def fault(error: SoapFault, *, relates_to: str | None = None) -> SoapMessage:
+def fault(
+    error: SoapFault, *, relates_to: str | None = None, to: EndpointReference | None = None
+) -> SoapMessage:
     """Return the fault message for `error`, in SOAP 1.1 for a SOAP 1.1 sender."""
     if error.soap11:
         return SoapMessage(_soap11_version_mismatch(error), "text/xml; charset=UTF-8", 500)
@@ -213,7 +276,7 @@ def fault(error: SoapFault, *, relates_to: str | None = None) -> SoapMessage:
     wsa_fault = error.subcode is not None and etree.QName(error.subcode).namespace == WSA
     action = WSA_FAULT_ACTION if wsa_fault else SOAP_FAULT_ACTION
     placeholder = etree.Element(qname(SOAP12, "Fault"))
-    root = envelope(placeholder, action=action, relates_to=relates_to)
+    root = envelope(placeholder, action=action, relates_to=relates_to, to=to)
     # Built in place: QName-valued texts need the prefixes of the final tree.
     body = root.find(qname(SOAP12, "Body"))
     body.remove(placeholder)
@@ -232,16 +295,17 @@ def _add_fault(body: etree._Element, error: SoapFault) -> None:
     element = etree.SubElement(body, qname(SOAP12, "Fault"))
     code = etree.SubElement(element, qname(SOAP12, "Code"))
     etree.SubElement(code, qname(SOAP12, "Value")).text = f"env:{error.code}"
-    if error.subcode:
-        subcode_name = etree.QName(error.subcode)
-        subcode = etree.SubElement(code, qname(SOAP12, "Subcode"))
-        declared = subcode_name.namespace in subcode.nsmap.values()
+    parent = code
+    for name in (error.subcode, error.subsubcode):
+        if not name:
+            break
+        namespace = etree.QName(name).namespace
+        parent = etree.SubElement(parent, qname(SOAP12, "Subcode"))
+        declared = namespace in parent.nsmap.values()
         value = etree.SubElement(
-            subcode,
-            qname(SOAP12, "Value"),
-            nsmap=None if declared else {"sc": subcode_name.namespace},
+            parent, qname(SOAP12, "Value"), nsmap=None if declared else {"sc": namespace}
         )
-        value.text = _prefixed(value, error.subcode)
+        value.text = _prefixed(value, name)
     reason = etree.SubElement(element, qname(SOAP12, "Reason"))
     text = etree.SubElement(reason, qname(SOAP12, "Text"))
     text.set(qname(XML, "lang"), "en")

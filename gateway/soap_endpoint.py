@@ -1,12 +1,14 @@
 """What every SOAP endpoint of xcads shares: its path in any letter case, reading a plain or MTOM
-request, dispatch on wsa:Action to a handler, the response envelope, and SOAP Faults."""
+request (MTOM parts stream to temporary files), dispatch on wsa:Action to a handler, the response
+envelope, SOAP Faults, and asynchronous answers to a wsa:ReplyTo of the request's own."""
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from fastapi import Request
 from fastapi.responses import Response, StreamingResponse
@@ -16,21 +18,29 @@ from starlette.convertors import Convertor, register_url_convertor
 
 from gateway import soap
 from gateway.config import Settings
+from gateway.failures import failure_fields
 from gateway.mtom import (
     MULTIPART_RELATED,
+    Attachment,
     MtomMessage,
+    XopPackage,
     parse_content_type,
-    parse_multipart,
+    read_multipart,
     resolve_xop,
     root_xml,
 )
+from gateway.outbox import Answer, Outbox, Routing, routing_for
+from gateway.schema import check_body
 from gateway.soap import FaultCode, SoapFault, SoapRequest
 from registry.ebrim import XmlRejected, parse_xml
-from registry.ebrim.xml import qname
+from registry.ebrim.xml import XDS, qname
 from registry.store import RegistryStore
 from repository.store import DocumentStore
 
 _XML_MEDIA_TYPES = ("", soap.SOAP12_MEDIA_TYPE, "text/xml", "application/xml")
+
+# ITI-41 documents: read from their MIME part directly instead of through base64 text.
+_BYTES_AS_THEY_ARE = frozenset({qname(XDS, "Document")})
 
 
 @dataclasses.dataclass
@@ -42,9 +52,25 @@ class Exchange:
     settings: Settings
     registry: RegistryStore
     documents: DocumentStore
+    # Set when the answer goes to the request's wsa:ReplyTo (or wsa:FaultTo) later.
+    routing: Routing | None = None
 
 
 Handler = Callable[[Exchange], Response]
+
+
+@dataclasses.dataclass
+class IncomingMessage:
+    """A request body as received: a plain envelope's bytes, or an MTOM package."""
+
+    content_type: str
+    envelope: bytes = b""
+    package: XopPackage | None = None
+
+    def close(self) -> None:
+        """Release the temporary files of MTOM parts."""
+        if self.package is not None:
+            self.package.close()
 
 
 class _ServicePath(Convertor[str]):
@@ -79,41 +105,112 @@ class SoapEndpoint:
         self.log = logging.getLogger(f"xcads.{name}")
 
     async def answer(self, request: Request) -> Response:
-        """Answer one HTTP request, reading it whole and handling it off the event loop."""
-        body = await request.body()
-        content_type = request.headers.get("content-type", "")
-        state = request.app.state
-        return await run_in_threadpool(
-            self.handle, body, content_type, state.settings, state.registry, state.documents
-        )
+        """Answer one HTTP request, handling it off the event loop.
 
-    def handle(
+        A request whose wsa:ReplyTo is an address of its own gets 202 Accepted at once; its
+        answer is POSTed there by the app's Outbox (ITI TF-2x Appendix V.3).
+        """
+        state = request.app.state
+        try:
+            incoming = await receive(request, state.settings)
+        except SoapFault as error:
+            return self._fault(error, None, None)
+
+        try:
+            outcome = await run_in_threadpool(
+                self._answer_now, incoming, state.settings, state.registry, state.documents
+            )
+        except BaseException:
+            incoming.close()
+            raise
+        if isinstance(outcome, Response):
+            incoming.close()
+            return outcome
+        return self._accept(outcome, incoming, state.outbox)
+
+    def dispatch(self, exchange: Exchange) -> Answer:
+        """Run the handler of the request's action; a SOAP Fault if there is none or it fails."""
+        action = exchange.request.action
+        routing = exchange.routing
+        fault_to = routing.fault_to if routing else None
+        try:
+            return Answer(self._handler(action)(exchange), is_fault=False)
+        except SoapFault as error:
+            response = self._fault(error, action, exchange.request.message_id, fault_to)
+            return Answer(response, is_fault=True)
+        except Exception as error:
+            # Exception texts can quote SQL parameters (patient ids): only the type above DEBUG.
+            self.log.error("%s.failed action=%r %s", self.name, action, failure_fields(error))
+            self.log.debug("%s.failed.detail", self.name, exc_info=True)
+            error = SoapFault(FaultCode.RECEIVER, "the request could not be processed")
+            return Answer(fault_response(error, None, fault_to), is_fault=True)
+
+    def _answer_now(
         self,
-        body: bytes,
-        content_type: str,
+        incoming: IncomingMessage,
         settings: Settings,
         registry: RegistryStore,
         documents: DocumentStore,
-    ) -> Response:
-        """Dispatch one request to the handler of its action; answer a SOAP Fault otherwise."""
-        message_id = None
-        action = None
+    ) -> Response | Exchange:
+        """Read the envelope and answer; the Exchange instead if the answer goes out later."""
+        exchange = self._exchange(incoming, settings, registry, documents)
+        if isinstance(exchange, Response):
+            return exchange
         try:
-            soap_request, mtom = read_request(body, content_type)
-            message_id, action = soap_request.message_id, soap_request.action
-            handler = self._handler(action)
-            return handler(Exchange(soap_request, mtom, settings, registry, documents))
+            exchange.routing = routing_for(exchange.request, settings)
         except SoapFault as error:
-            self.log.info(
-                "%s.fault code=%s action=%s reason=%s", self.name, error.code, action, error.reason
-            )
-            return fault_response(error, message_id)
+            return self._fault(error, exchange.request.action, exchange.request.message_id)
+        if exchange.routing is not None:
+            return exchange
+        return self.dispatch(exchange).response
+
+    def _exchange(
+        self,
+        incoming: IncomingMessage,
+        settings: Settings,
+        registry: RegistryStore,
+        documents: DocumentStore,
+    ) -> Exchange | Response:
+        """Read the envelope; a fault response if it cannot be read."""
+        try:
+            soap_request, mtom = read_request(incoming)
+        except SoapFault as error:
+            return self._fault(error, None, None)
         except Exception as error:
-            # Exception texts can quote SQL parameters (patient ids): only the type above DEBUG.
-            self.log.error("%s.failed action=%s error=%s", self.name, action, type(error).__name__)
+            self.log.error("%s.failed action=None %s", self.name, failure_fields(error))
             self.log.debug("%s.failed.detail", self.name, exc_info=True)
             error = SoapFault(FaultCode.RECEIVER, "the request could not be processed")
             return fault_response(error, None)
+        return Exchange(soap_request, mtom, settings, registry, documents)
+
+    def _accept(self, exchange: Exchange, incoming: IncomingMessage, outbox: Outbox) -> Response:
+        request = exchange.request
+        try:
+            outbox.accept(
+                functools.partial(self.dispatch, exchange),
+                routing=exchange.routing,
+                message_id=request.message_id,
+                action=request.action,
+                release=incoming.close,
+            )
+        except SoapFault as error:
+            incoming.close()
+            return self._fault(error, request.action, request.message_id)
+        self.log.info("%s.accepted action=%s pending=%d", self.name, request.action, outbox.pending)
+        # WS-Addressing 1.0 SOAP Binding 5.2.2: the request's connection gets no SOAP envelope.
+        return Response(status_code=202)
+
+    def _fault(
+        self,
+        error: SoapFault,
+        action: str | None,
+        relates_to: str | None,
+        to: soap.EndpointReference | None = None,
+    ) -> Response:
+        self.log.info(
+            "%s.fault code=%s action=%s reason=%s", self.name, error.code, action, error.reason
+        )
+        return fault_response(error, relates_to, to)
 
     def _handler(self, action: str | None) -> Handler:
         if not action:
@@ -134,47 +231,100 @@ class SoapEndpoint:
         return handler
 
 
-def read_request(body: bytes, content_type: str) -> tuple[SoapRequest, bool]:
-    """Read a SOAP 1.2 request sent plain or as MTOM; tell which it was."""
-    media_type, params = parse_content_type(content_type) if content_type else ("", {})
+async def receive(request: Request, settings: Settings) -> IncomingMessage:
+    """Read a request body: MTOM parts as they arrive (see `read_mtom_stream`), a plain envelope
+    up to max_envelope_bytes. Close the result once the request is answered."""
+    content_type = request.headers.get("content-type", "")
+    media_type = parse_content_type(content_type)[0] if content_type else ""
     if media_type == MULTIPART_RELATED:
-        package = parse_multipart(body, content_type)
+        return IncomingMessage(content_type, package=await read_mtom_stream(request))
+
+    limit = settings.max_envelope_bytes
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            message = f"the SOAP envelope is larger than {limit} bytes; send documents as MTOM"
+            raise SoapFault(FaultCode.SENDER, message, http_status=413)
+    return IncomingMessage(content_type, envelope=bytes(body))
+
+
+async def read_mtom_stream(request: Request) -> XopPackage:
+    """Read an MTOM request as it arrives: the root part in memory (up to max_envelope_bytes),
+    every other part spooled to a temporary file under <data_dir>/spool.
+
+    Raise SoapFault(Sender) for a malformed body. The caller closes the package.
+    """
+    settings = request.app.state.settings
+    settings.spool_dir.mkdir(parents=True, exist_ok=True)
+    return await read_multipart(
+        request.stream(),
+        request.headers.get("content-type", ""),
+        max_root_bytes=settings.max_envelope_bytes,
+        spool_dir=settings.spool_dir,
+    )
+
+
+def read_request(incoming: IncomingMessage) -> tuple[SoapRequest, bool]:
+    """Read a SOAP 1.2 request sent plain or as MTOM; tell which it was."""
+    package = incoming.package
+    if package is not None:
         try:
             root = parse_xml(root_xml(package))
         except XmlRejected as exc:
             raise SoapFault(FaultCode.SENDER, str(exc)) from None
-        resolve_xop(root, package.parts)
-        return soap.read_envelope(root, action=package.action), True
+        resolve_xop(root, package.parts, keep=_BYTES_AS_THEY_ARE)
+        request = soap.read_envelope(root, action=package.action)
+        request.attachments = dict(package.parts)
+        return request, True
 
+    media_type, params = (
+        parse_content_type(incoming.content_type) if incoming.content_type else ("", {})
+    )
     if media_type not in _XML_MEDIA_TYPES:
         raise SoapFault(FaultCode.SENDER, f"unsupported media type {media_type}", http_status=415)
-    return soap.parse_envelope(body, action=params.get("action")), False
+    return soap.parse_envelope(incoming.envelope, action=params.get("action")), False
 
 
 def expect_body(request: SoapRequest, tag: str) -> etree._Element:
-    """Return the request's body element, or fault if it is not a `tag`."""
+    """Return the request's body element; fault if it is not a `tag` or not schema-valid."""
     if request.body.tag != tag:
         found = etree.QName(request.body).localname
         expected = etree.QName(tag).localname
         raise SoapFault(
             FaultCode.SENDER, f"the action {request.action} needs a {expected} body, not {found}"
         )
+    check_body(request.body)
     return request.body
+
+
+def response_envelope(exchange: Exchange, body: etree._Element, action: str) -> etree._Element:
+    """Wrap `body` in the response envelope: RelatesTo the request, To its ReplyTo if async."""
+    to = exchange.routing.reply_to if exchange.routing else None
+    return soap.envelope(body, action=action, relates_to=exchange.request.message_id, to=to)
 
 
 def reply(exchange: Exchange, body: etree._Element, action: str) -> Response:
     """Answer with `body` in an envelope; MTOM if the request came as MTOM."""
-    relates_to = exchange.request.message_id
     if exchange.mtom:
         # ITI TF-2x V.3.6: a request sent as MTOM is answered as MTOM.
-        envelope = soap.envelope(body, action=action, relates_to=relates_to)
-        message = MtomMessage(soap.serialize(envelope), [], action)
-        return StreamingResponse(message.stream(), media_type=message.content_type)
-    message = soap.response(body, action=action, relates_to=relates_to)
-    return Response(message.body, status_code=message.status, media_type=message.content_type)
+        return mtom_reply(exchange, body, action, [])
+    envelope = response_envelope(exchange, body, action)
+    return Response(soap.serialize(envelope), media_type=soap.content_type(action))
 
 
-def fault_response(error: SoapFault, relates_to: str | None) -> Response:
-    """Answer with the SOAP Fault for `error`."""
-    message = soap.fault(error, relates_to=relates_to)
+def mtom_reply(
+    exchange: Exchange, body: etree._Element, action: str, attachments: Iterable[Attachment]
+) -> Response:
+    """Answer with `body` and `attachments` as MTOM; documents are read only while streaming."""
+    envelope = response_envelope(exchange, body, action)
+    message = MtomMessage(soap.serialize(envelope), list(attachments), action)
+    return StreamingResponse(message.stream(), media_type=message.content_type)
+
+
+def fault_response(
+    error: SoapFault, relates_to: str | None, to: soap.EndpointReference | None = None
+) -> Response:
+    """Answer with the SOAP Fault for `error`; `to` is the wsa:FaultTo of an async request."""
+    message = soap.fault(error, relates_to=relates_to, to=to)
     return Response(message.body, status_code=message.status, media_type=message.content_type)

@@ -18,8 +18,37 @@ from registry.ebrim import (
 )
 from registry.ebrim.xml import QUERY, qname
 from registry.errors import ErrorCode, Issue, XdsError
-from registry.queries import run_stored_query
-from registry.store import QueryResult
+from registry.queries import (
+    GET_ASSOCIATIONS,
+    GET_DOCUMENTS,
+    GET_DOCUMENTS_AND_ASSOCIATIONS,
+    GET_FOLDER_AND_CONTENTS,
+    GET_FOLDERS,
+    GET_FOLDERS_FOR_DOCUMENT,
+    GET_RELATED_DOCUMENTS,
+    GET_SUBMISSION_SET_AND_CONTENTS,
+    GET_SUBMISSION_SETS,
+    run_stored_query,
+)
+from registry.store import QueryResult, StoredQueryRequest
+
+HOME_COMMUNITY_ID = "$homeCommunityId"
+
+# The stored queries that take no patient id: across communities they must name one (ITI TF-2b
+# 3.38.1, 3.38.4.1.3), as the ids they select by say nothing of where the objects live.
+QUERIES_WITHOUT_PATIENT = frozenset(
+    {
+        GET_DOCUMENTS,
+        GET_FOLDERS,
+        GET_ASSOCIATIONS,
+        GET_DOCUMENTS_AND_ASSOCIATIONS,
+        GET_SUBMISSION_SETS,
+        GET_SUBMISSION_SET_AND_CONTENTS,
+        GET_FOLDER_AND_CONTENTS,
+        GET_FOLDERS_FOR_DOCUMENT,
+        GET_RELATED_DOCUMENTS,
+    }
+)
 
 
 def answer_stored_query(
@@ -27,8 +56,9 @@ def answer_stored_query(
 ) -> etree._Element:
     """Run the request's stored query; return its AdhocQueryResponse and log `event`.
 
-    Across communities (ITI-38) a query naming another community fails with XDSUnknownCommunity
-    and every returned object carries this community's id in `home`. A registry (ITI-18) ignores
+    Across communities (ITI-38) a query naming another community fails with XDSUnknownCommunity,
+    a query without a patient id that names none with XDSMissingHomeCommunityId, and every
+    returned object carries this community's id in `home`. A registry (ITI-18) ignores
     the community a query names, as NIST test 11901 expects, and sets `home` only when one was
     named.
     """
@@ -39,11 +69,14 @@ def answer_stored_query(
     try:
         query = parse_adhoc_query_request(body)
         query_id, return_type = query.query_id, query.return_type
-        home = query.home_community_id
+        home = _named_community(query)
         ours = strip_urn_oid(settings.home_community_id)
         if cross_community and home and strip_urn_oid(home.strip()) != ours:
             message = f"homeCommunityId {home} is not this community"
             raise XdsError(Issue(ErrorCode.UNKNOWN_COMMUNITY, message))
+        if cross_community and not home and query.query_id in QUERIES_WITHOUT_PATIENT:
+            message = "a query without a patient id must name the community (AdhocQuery/@home)"
+            raise XdsError(Issue(ErrorCode.MISSING_HOME_COMMUNITY_ID, message))
         result = run_stored_query(exchange.registry, query, max_results=settings.max_query_results)
     except XdsError as error:
         status = status_for(error.issues, has_results=False)
@@ -71,6 +104,17 @@ def answer_stored_query(
         (time.perf_counter() - started) * 1000,
     )
     return response
+
+
+def _named_community(query: StoredQueryRequest) -> str | None:
+    """The community a query names: AdhocQuery/@home, or its $homeCommunityId parameter."""
+    if query.home_community_id:
+        return query.home_community_id
+    for values in query.slots.get(HOME_COMMUNITY_ID, []):
+        for value in values:
+            if value.strip().strip("'").strip():
+                return value.strip().strip("'").strip()
+    return None
 
 
 def _with_repository(result: QueryResult, repository_unique_id: str) -> QueryResult:

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from gateway.failures import failure_fields
 from mhd.outcome import (
     BundleRejected,
     FhirIssue,
@@ -63,7 +64,8 @@ async def provide_document_bundle(request: Request) -> JSONResponse:
         )
         return _fhir(operation_outcome(rejected.issues), rejected.http_status)
     except Exception as error:
-        log.exception("iti65.failed error=%s ms=%.1f", type(error).__name__, _ms(started))
+        log.error("iti65.failed %s ms=%.1f", failure_fields(error), _ms(started))
+        log.debug("iti65.failed.detail", exc_info=True)
         return _fhir(server_error("the bundle could not be processed; nothing was stored"), 500)
 
     log.info("iti65.stored entries=%d ms=%.1f", len(locations), _ms(started))

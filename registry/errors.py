@@ -42,6 +42,9 @@ class ErrorCode(StrEnum):
     TOO_MANY_RESULTS = "XDSTooManyResults"
     EXTRA_METADATA_NOT_SAVED = "XDSExtraMetadataNotSaved"
     REFERENCES_EXIST = "ReferencesExistException"
+    # ITI-62: a removal would leave an object unreferenced; spelled as the NIST toolkit's tests
+    # expect it.
+    UNREFERENCED_OBJECT = "XDSUnreferencedObjectException"
     METADATA_UPDATE_ERROR = "XDSMetadataUpdateError"
     METADATA_UPDATE_OPERATION_ERROR = "XDSMetadataUpdateOperationError"
     METADATA_VERSION_ERROR = "XDSMetadataVersionError"

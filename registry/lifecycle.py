@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
 from registry.errors import ErrorCode, Issue, XdsError
@@ -58,6 +59,8 @@ REPLACEMENTS = frozenset({AssociationType.REPLACE, AssociationType.TRANSFORM_AND
 # The statuses an ITI-57 status update may move between.
 _UPDATABLE_STATUSES = frozenset({APPROVED, DEPRECATED})
 _UPDATABLE_KINDS = frozenset({ObjectKind.DOCUMENT_ENTRY, ObjectKind.FOLDER})
+# The objects a SubmissionSet lists as members (ITI TF-3 4.2.2.1).
+_MEMBER_KINDS = frozenset({ObjectKind.DOCUMENT_ENTRY, ObjectKind.FOLDER})
 
 # Far more Associations than one object ever has; only a bound for the store's query.
 _ASSOCIATIONS_PER_OBJECT = 100_000
@@ -109,13 +112,34 @@ def plan_update(submission: Submission, store: RegistryStore) -> LifecyclePlan:
     return result
 
 
+def latest_versions(entries: Iterable[DocumentEntry]) -> dict[str, DocumentEntry]:
+    """The version of each document that stands for it, by uniqueId: Approved, then highest.
+
+    Every version of a document shares its uniqueId (ITI-57); whoever wants "the document" by
+    uniqueId (a retrieve, a resubmission check) means this one.
+    """
+    latest: dict[str, DocumentEntry] = {}
+    for entry in entries:
+        current = latest.get(entry.unique_id)
+        if current is None or _precedence(entry) > _precedence(current):
+            latest[entry.unique_id] = entry
+    return latest
+
+
 def removal_issues(
-    requested: list[str], stored: set[str], references: list[Association]
+    requested: list[str],
+    stored: set[str],
+    references: list[Association],
+    around: Iterable[Association] = (),
+    kinds: Mapping[str, ObjectKind] | None = None,
 ) -> list[Issue]:
     """Judge an ITI-62 removal of `requested` (ITI TF-2b 3.62.4.1.3).
 
     `stored` holds those of the ids the registry has, `references` every Association with an end
     among them. Every id must be stored, and no Association that stays may point at a removed one.
+    `around` holds every Association at an object that a removed Association links and that
+    stays, `kinds` the kind of every object those Associations link: no such object may be left
+    out of its SubmissionSet (see `_unreferenced`).
     """
     issues = [
         Issue(ErrorCode.UNRESOLVED_REFERENCE, f"{entry_uuid} is not in the registry", entry_uuid)
@@ -132,7 +156,39 @@ def removal_issues(
                     f"Association {link.entry_uuid} refers to {end} and is not removed with it"
                 )
                 issues.append(Issue(ErrorCode.REFERENCES_EXIST, message, end))
-    return issues
+    return issues + _unreferenced(removed, list(around), kinds or {})
+
+
+def _unreferenced(
+    removed: set[str], around: list[Association], kinds: Mapping[str, ObjectKind]
+) -> list[Issue]:
+    """DocumentEntries and Folders a removal would leave in no SubmissionSet.
+
+    Each stays the target of a HasMember from a SubmissionSet (ITI TF-3 4.2.2.1); removing only
+    that HasMember would leave an orphan no SubmissionSet lists.
+    """
+    staying = [link for link in around if link.entry_uuid not in removed]
+    cut = {
+        end
+        for link in around
+        if link.entry_uuid in removed
+        for end in (link.source_object, link.target_object)
+        if end not in removed and kinds.get(end) in _MEMBER_KINDS
+    }
+    listed = {
+        link.target_object
+        for link in staying
+        if link.association_type == AssociationType.HAS_MEMBER
+        and kinds.get(link.source_object) == ObjectKind.SUBMISSION_SET
+    }
+    return [
+        Issue(
+            ErrorCode.UNREFERENCED_OBJECT,
+            f"the {kinds[object_id]} would be left a member of no SubmissionSet",
+            object_id,
+        )
+        for object_id in sorted(cut - listed)
+    ]
 
 
 def _first_versions(submission: Submission, store: RegistryStore) -> list[Issue]:
@@ -488,6 +544,10 @@ def _propagates(member: Association) -> bool:
 def _single_slot(link: Association, name: str) -> str | None:
     values = link.extra_slots.get(name) or []
     return values[0] if len(values) == 1 else None
+
+
+def _precedence(entry: DocumentEntry) -> tuple[bool, int]:
+    return entry.availability_status == APPROVED, _version_number(entry)
 
 
 def _version_number(entry: DocumentEntry) -> int:

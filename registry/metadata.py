@@ -157,3 +157,12 @@ class Submission:
     document_entries: list[DocumentEntry] = field(default_factory=list)
     folders: list[Folder] = field(default_factory=list)
     associations: list[Association] = field(default_factory=list)
+
+    def entry_uuids(self) -> list[str]:
+        """The entryUUID (or symbol) of every object: SubmissionSet, entries, Folders, links."""
+        return [
+            self.submission_set.entry_uuid,
+            *(e.entry_uuid for e in self.document_entries),
+            *(f.entry_uuid for f in self.folders),
+            *(a.entry_uuid for a in self.associations),
+        ]

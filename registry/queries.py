@@ -6,7 +6,7 @@ does not define are ignored (ebRS 3.0 6.3.2.1); those it defines are checked by 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from registry.errors import ErrorCode, Issue, XdsError
 from registry.metadata import (
@@ -57,6 +57,9 @@ SUBMISSION_SET_UNIQUE_ID = "$XDSSubmissionSetUniqueId"
 
 StoredQuery = Callable[[RegistryStore, QueryParams, int], QueryResult]
 """A stored query: reads its parameters, asks the store for at most `limit` objects of each kind."""
+
+ContainerLookup = Callable[[list[str]], Sequence[SubmissionSet | Folder]]
+"""The store's lookup of SubmissionSets or Folders by one kind of id."""
 
 
 def run_stored_query(
@@ -252,20 +255,11 @@ def get_submission_set_and_contents(
 
     Member DocumentEntries are filtered by format, confidentiality and type.
     """
-    name = _one_of(params, SUBMISSION_SET_UUID, SUBMISSION_SET_UNIQUE_ID)
-    key = params.single(name) or ""
-    params.single("$homeCommunityId")
-    entry_filter = _contents_filter(params)
-    statuses = _association_statuses(params)
-
-    if name == SUBMISSION_SET_UUID:
-        sets = store.submission_sets_by_uuid([key])
-    else:
-        sets = store.submission_sets_by_unique_id([key])
-    if not sets:
-        return QueryResult()
-
-    return _contents(store, sets[0], entry_filter, statuses, limit)
+    lookups = {
+        SUBMISSION_SET_UUID: store.submission_sets_by_uuid,
+        SUBMISSION_SET_UNIQUE_ID: store.submission_sets_by_unique_id,
+    }
+    return _container_and_contents(store, params, limit, lookups)
 
 
 def get_folder_and_contents(store: RegistryStore, params: QueryParams, limit: int) -> QueryResult:
@@ -273,20 +267,8 @@ def get_folder_and_contents(store: RegistryStore, params: QueryParams, limit: in
 
     Member DocumentEntries are filtered by format, confidentiality and type.
     """
-    name = _one_of(params, FOLDER_UUID, FOLDER_UNIQUE_ID)
-    key = params.single(name) or ""
-    params.single("$homeCommunityId")
-    entry_filter = _contents_filter(params)
-    statuses = _association_statuses(params)
-
-    if name == FOLDER_UUID:
-        folders = store.folders_by_uuid([key])
-    else:
-        folders = store.folders_by_unique_id([key])
-    if not folders:
-        return QueryResult()
-
-    return _contents(store, folders[0], entry_filter, statuses, limit)
+    lookups = {FOLDER_UUID: store.folders_by_uuid, FOLDER_UNIQUE_ID: store.folders_by_unique_id}
+    return _container_and_contents(store, params, limit, lookups)
 
 
 def get_folders_for_document(store: RegistryStore, params: QueryParams, limit: int) -> QueryResult:
@@ -460,6 +442,29 @@ def _document_entry_uuids(store: RegistryStore, params: QueryParams) -> list[str
 
 
 # --- Results ------------------------------------------------------------------------------------
+
+
+def _container_and_contents(
+    store: RegistryStore,
+    params: QueryParams,
+    limit: int,
+    lookups: dict[str, ContainerLookup],
+) -> QueryResult:
+    """The one SubmissionSet or Folder named by the parameter of `lookups` given, with contents.
+
+    `lookups` maps each id parameter (entryUUID, uniqueId) to the store's lookup by it.
+    """
+    name = _one_of(params, *lookups)
+    key = params.single(name) or ""
+    params.single("$homeCommunityId")
+    entry_filter = _contents_filter(params)
+    statuses = _association_statuses(params)
+
+    containers = lookups[name]([key])
+    if not containers:
+        return QueryResult()
+
+    return _contents(store, containers[0], entry_filter, statuses, limit)
 
 
 def _contents(

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from registry.errors import XdsError, errors_in
+from registry.lifecycle import latest_versions
 from registry.metadata import AvailabilityStatus, Submission
 from registry.store import RegistryStore
 from registry.validation import ValidationOptions, is_same_document, validate_submission
@@ -64,7 +65,7 @@ def as_registered(submission: Submission, resubmitted: dict[str, str]) -> Submis
     """
     renamed = {
         object_id: uuid.uuid4().urn
-        for object_id in _object_ids(submission)
+        for object_id in submission.entry_uuids()
         if is_symbolic_id(object_id) and object_id not in resubmitted
     }
     renamed.update(resubmitted)
@@ -108,18 +109,9 @@ def as_registered(submission: Submission, resubmitted: dict[str, str]) -> Submis
 
 def _resubmitted(store: RegistryStore, submission: Submission) -> dict[str, str]:
     unique_ids = [e.unique_id for e in submission.document_entries]
-    registered = {e.unique_id: e for e in store.document_entries_by_unique_id(unique_ids)}
+    registered = latest_versions(store.document_entries_by_unique_id(unique_ids))
     return {
         entry.entry_uuid: registered[entry.unique_id].entry_uuid
         for entry in submission.document_entries
         if entry.unique_id in registered and is_same_document(entry, registered[entry.unique_id])
     }
-
-
-def _object_ids(submission: Submission) -> list[str]:
-    return [
-        submission.submission_set.entry_uuid,
-        *(e.entry_uuid for e in submission.document_entries),
-        *(f.entry_uuid for f in submission.folders),
-        *(a.entry_uuid for a in submission.associations),
-    ]

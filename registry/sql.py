@@ -6,7 +6,7 @@ import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, fields
+from dataclasses import fields, is_dataclass
 from functools import cache
 from pathlib import Path
 from types import UnionType
@@ -18,6 +18,7 @@ from sqlalchemy import (
     Engine,
     Table,
     and_,
+    case,
     create_engine,
     event,
     exists,
@@ -195,9 +196,14 @@ class SqlRegistryStore(RegistryStore):
         """Delete these registry objects in one transaction, all or none; see the interface."""
         requested = list(dict.fromkeys(entry_uuids))
         with self._write() as connection:
-            stored = _stored_entry_uuids(connection, requested)
+            stored = _stored_kinds(connection, requested)
             references = _associations_referring_to(connection, requested)
-            issues = lifecycle.removal_issues(requested, stored, references)
+            # What the removed Associations link must stay in a SubmissionSet.
+            links = [i for i, kind in stored.items() if kind == ObjectKind.ASSOCIATION]
+            linked = _ends(_associations_named(connection, links)) - set(requested)
+            around = _associations_referring_to(connection, sorted(linked))
+            kinds = _stored_kinds(connection, sorted(_ends(around)))
+            issues = lifecycle.removal_issues(requested, set(stored), references, around, kinds)
             if issues:
                 raise XdsError(issues)
             # Codes, authors and reference ids go with their object (ON DELETE CASCADE).
@@ -351,6 +357,29 @@ class SqlRegistryStore(RegistryStore):
         with self._engine.connect() as connection, connection.begin():
             yield connection
 
+    def registered_unique_ids(self, unique_ids: list[str]) -> set[str]:
+        """Return those of these uniqueIds that some DocumentEntry has, any status or repository."""
+        found: set[str] = set()
+        column = document_entry.c.unique_id
+        with self._read() as connection:
+            for chunk in _chunks(list(dict.fromkeys(unique_ids))):
+                found.update(connection.scalars(select(column).where(column.in_(chunk))))
+        return found
+
+    def document_unique_ids(
+        self, repository_unique_id: str, *, after: str | None = None, limit: int = 1000
+    ) -> list[str]:
+        """Return the next `limit` uniqueIds above `after` of DocumentEntries in a repository."""
+        c = document_entry.c
+        criteria = [c.repository_unique_id == repository_unique_id]
+        if after is not None:
+            criteria.append(c.unique_id > after)
+        statement = (
+            select(c.unique_id).where(*criteria).group_by(c.unique_id).order_by(c.unique_id)
+        ).limit(limit)
+        with self._read() as connection:
+            return list(connection.scalars(statement))
+
 
 def _document_entry_criteria(query: DocumentEntryQuery) -> list[ColumnElement[bool]]:
     c = document_entry.c
@@ -446,7 +475,7 @@ def _time_range(column: Any, low: str | None, high: str | None) -> list[ColumnEl
 def _author_matches(table: Table, owner: Any, patterns: list[str]) -> ColumnElement[bool]:
     a = table.c
     likes = [a.person.like(_author_pattern(p), escape="\\") for p in patterns]
-    return exists().where(a.entry_uuid == owner, or_(false(), *likes))
+    return exists().where(a.entry_uuid == owner, _any_of(likes))
 
 
 _EITHER_END = "either"
@@ -466,10 +495,31 @@ def _has_end(link: Association, objects: set[str], end: str) -> bool:
 
 
 def _any_code(codes: list[Code], code_column: Any, scheme_column: Any) -> ColumnElement[bool]:
-    return or_(
-        false(),
-        *(and_(code_column == code.code, scheme_column == code.coding_scheme) for code in codes),
+    # One IN list per coding scheme keeps the expression shallow however many codes are asked.
+    by_scheme: dict[str, list[str]] = {}
+    for code in codes:
+        by_scheme.setdefault(code.coding_scheme, []).append(code.code)
+    return _any_of(
+        [
+            and_(scheme_column == scheme, code_column.in_(values))
+            for scheme, values in by_scheme.items()
+        ]
     )
+
+
+# SQLite parses `a OR b OR ...` into a tree as deep as the list is long, and refuses trees deeper
+# than 1000; grouping the alternatives bounds the depth for any number of them.
+_OR_GROUP = 32
+
+
+def _any_of(clauses: list[ColumnElement[bool]]) -> ColumnElement[bool]:
+    # The SQL compiler flattens nested ORs, so each group hides behind a CASE of its own.
+    while len(clauses) > _OR_GROUP:
+        clauses = [
+            case((or_(*clauses[start : start + _OR_GROUP]), 1), else_=0) == 1
+            for start in range(0, len(clauses), _OR_GROUP)
+        ]
+    return or_(false(), *clauses)
 
 
 def _required_dtm_key(value: str) -> str:
@@ -503,7 +553,7 @@ def _duplicates_in_message(submission: Submission) -> list[Issue]:
                 )
             )
 
-    entry_uuids = Counter(_all_entry_uuids(submission))
+    entry_uuids = Counter(submission.entry_uuids())
     for entry_uuid, count in entry_uuids.items():
         if count > 1:
             issues.append(
@@ -541,7 +591,7 @@ def _conflicts_with_registry(
                     )
                 )
 
-    entry_uuids = list(dict.fromkeys(_all_entry_uuids(submission)))
+    entry_uuids = list(dict.fromkeys(submission.entry_uuids()))
     for table in (document_entry, submission_set, folder, association):
         for chunk in _chunks(entry_uuids):
             statement = select(table.c.entry_uuid).where(table.c.entry_uuid.in_(chunk))
@@ -591,13 +641,25 @@ def _change_status(connection: Connection, change: StatusChange) -> None:
     connection.execute(update(table).where(key).values(metadata=_dumps(data)))
 
 
-def _stored_entry_uuids(connection: Connection, entry_uuids: list[str]) -> set[str]:
-    stored: set[str] = set()
-    for _, table in _OBJECT_TABLES:
+def _stored_kinds(connection: Connection, entry_uuids: list[str]) -> dict[str, ObjectKind]:
+    stored: dict[str, ObjectKind] = {}
+    for kind, table in _OBJECT_TABLES:
         for chunk in _chunks(entry_uuids):
             statement = select(table.c.entry_uuid).where(table.c.entry_uuid.in_(chunk))
-            stored.update(connection.scalars(statement))
+            stored.update((entry_uuid, kind) for entry_uuid in connection.scalars(statement))
     return stored
+
+
+def _associations_named(connection: Connection, entry_uuids: list[str]) -> list[Association]:
+    found: list[Association] = []
+    for chunk in _chunks(entry_uuids):
+        statement = select(association.c.metadata).where(association.c.entry_uuid.in_(chunk))
+        found += [from_json(Association, text) for text in connection.scalars(statement)]
+    return found
+
+
+def _ends(links: Iterable[Association]) -> set[str]:
+    return {end for link in links for end in (link.source_object, link.target_object)}
 
 
 def _associations_referring_to(connection: Connection, entry_uuids: list[str]) -> list[Association]:
@@ -620,17 +682,24 @@ def _identified_objects(submission: Submission) -> list[tuple[str, str, Table]]:
     return objects
 
 
-def _all_entry_uuids(submission: Submission) -> list[str]:
-    return [entry_uuid for entry_uuid, _, _ in _identified_objects(submission)] + [
-        a.entry_uuid for a in submission.associations
-    ]
-
-
 def _insert(connection: Connection, submission: Submission, made: list[Association]) -> None:
+    for table, table_rows in submission_rows(submission, made):
+        if table_rows:
+            connection.execute(table.insert(), table_rows)
+
+
+def submission_rows(
+    submission: Submission, made: list[Association] | None = None
+) -> list[tuple[Table, list[dict[str, Any]]]]:
+    """The rows `register` writes for `submission` (and the registry's own `made` Associations).
+
+    Tables come parents first, in the order rows must be written; a bulk loader that writes these
+    rows itself gets exactly what registering would have stored.
+    """
     entries = submission.document_entries
     sets = [submission.submission_set]
-    links = [*submission.associations, *made]
-    rows: list[tuple[Table, list[dict[str, Any]]]] = [
+    links = [*submission.associations, *(made or [])]
+    return [
         (document_entry, [_document_entry_row(e) for e in entries]),
         (document_code, [row for e in entries for row in _document_code_rows(e)]),
         (document_author, [row for e in entries for row in _author_rows(e.entry_uuid, e.authors)]),
@@ -644,9 +713,6 @@ def _insert(connection: Connection, submission: Submission, made: list[Associati
         (folder_code, [row for f in submission.folders for row in _folder_code_rows(f)]),
         (association, [_association_row(a) for a in links]),
     ]
-    for table, table_rows in rows:
-        if table_rows:
-            connection.execute(table.insert(), table_rows)
 
 
 def _code_values(name: str, code: Code | None) -> dict[str, str | None]:
@@ -744,7 +810,27 @@ def _association_row(association_: Association) -> dict[str, Any]:
 
 def to_json(obj: Any) -> str:
     """Serialize a metadata dataclass, nested codes and authors included."""
-    return _dumps(asdict(obj))
+    return _dumps(_plain(obj))
+
+
+def _plain(value: Any) -> Any:
+    """What `dataclasses.asdict` makes of `value`, without its deep copy of every leaf.
+
+    The copy is most of the cost of writing an entry, and the result is only serialized.
+    """
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    names = _field_names(type(value))
+    if names is None:
+        return value
+    return {name: _plain(getattr(value, name)) for name in names}
+
+
+@cache
+def _field_names(cls: type) -> tuple[str, ...] | None:
+    return tuple(f.name for f in fields(cls)) if is_dataclass(cls) else None
 
 
 def _dumps(data: dict[str, Any]) -> str:
@@ -759,31 +845,34 @@ def from_json(cls: type[T], text: str) -> T:
 _NESTED: tuple[type, ...] = (Code, Author)
 
 
-@cache
-def _hints(cls: type) -> dict[str, Any]:
-    return get_type_hints(cls)
-
-
 def _revive(cls: type[T], data: dict[str, Any]) -> T:
-    hints = _hints(cls)
-    known = [f.name for f in fields(cls) if f.name in data]
-    values = {name: _revive_value(hints[name], data[name]) for name in known}
+    values = {}
+    for name, nested, many in _revival_plan(cls):
+        if name not in data:
+            continue
+        value = data[name]
+        if nested is not None and value is not None:
+            value = [_revive(nested, v) for v in value] if many else _revive(nested, value)
+        values[name] = value
     return cls(**values)
 
 
-def _revive_value(hint: Any, value: Any) -> Any:
-    if value is None:
-        return None
-    origin = get_origin(hint)
-    if origin is list:
+@cache
+def _revival_plan(cls: type) -> tuple[tuple[str, type | None, bool], ...]:
+    """Per field of `cls`: its name, the nested class its JSON holds (if any), and if a list."""
+    # Worked out once per class: reading type hints for every value was most of a query's time.
+    hints = get_type_hints(cls)
+    return tuple((f.name, *_nested_class(hints[f.name])) for f in fields(cls))
+
+
+def _nested_class(hint: Any) -> tuple[type | None, bool]:
+    if get_origin(hint) is list:
         (item,) = get_args(hint)
-        return [_revive_value(item, v) for v in value]
-    if origin is UnionType:
+        return (item if item in _NESTED else None), True
+    if get_origin(hint) is UnionType:
         nested = [arg for arg in get_args(hint) if arg in _NESTED]
-        return _revive(nested[0], value) if nested else value
-    if hint in _NESTED:
-        return _revive(hint, value)
-    return value
+        return (nested[0] if nested else None), False
+    return (hint if hint in _NESTED else None), False
 
 
 def _chunks(items: list[str]) -> Iterable[list[str]]:

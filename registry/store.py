@@ -194,7 +194,9 @@ class RegistryStore(ABC):
         """Delete these registry objects in one transaction, all or none (ITI-62).
 
         Raises `XdsError` with UnresolvedReferenceException for an id the registry does not
-        hold, and ReferencesExistException when an Association that stays would point at one.
+        hold, ReferencesExistException when an Association that stays would point at one, and
+        XDSUnreferencedObjectException when a DocumentEntry or Folder that stays would be left in
+        no SubmissionSet.
         """
 
     @abstractmethod
@@ -240,6 +242,19 @@ class RegistryStore(ABC):
     @abstractmethod
     def stored_objects(self, entry_uuids: list[str]) -> list[StoredObject]:
         """Return the registry objects of any kind with these entryUUIDs, any status."""
+
+    @abstractmethod
+    def registered_unique_ids(self, unique_ids: list[str]) -> set[str]:
+        """Return those of these uniqueIds that some DocumentEntry has, any status or repository."""
+
+    @abstractmethod
+    def document_unique_ids(
+        self, repository_unique_id: str, *, after: str | None = None, limit: int = 1000
+    ) -> list[str]:
+        """Return the next `limit` uniqueIds above `after` of DocumentEntries in a repository.
+
+        Ordered and distinct, so that `after=` the last one pages through them all.
+        """
 
     @abstractmethod
     def close(self) -> None:

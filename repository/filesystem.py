@@ -10,26 +10,13 @@ import hashlib
 import os
 import uuid
 from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import quote
 
-from repository.store import DocumentNotFound, DocumentStore, StagedDocument
+from repository.naming import key_of, object_name
+from repository.store import DocumentNotFound, DocumentStore, StagedDocument, StoredBytes
 
 CHUNK_SIZE = 64 * 1024
-
-# Longer encoded names would break the 255-byte file name limit of common file systems.
-MAX_NAME_LENGTH = 200
-
-
-def object_name(key: str) -> str:
-    """Return a file name that is safe and unique for any key (uniqueId, UUID, free text)."""
-    name = quote(key, safe="")
-    if name.startswith("."):
-        name = "%2E" + name[1:]
-    if len(name) > MAX_NAME_LENGTH:
-        # `%s` never occurs in a quoted name, so hashed names cannot collide with quoted ones.
-        name = "%sha256-" + hashlib.sha256(key.encode("utf-8")).hexdigest()
-    return name
 
 
 class FilesystemDocumentStore(DocumentStore):
@@ -44,10 +31,7 @@ class FilesystemDocumentStore(DocumentStore):
 
     def path_for(self, key: str) -> Path:
         """Return where the bytes under `key` live."""
-        name = object_name(key)
-        # A shard level keeps folders small at millions of documents.
-        shard = hashlib.sha1(name.encode("utf-8"), usedforsecurity=False).hexdigest()[:2]
-        return self.objects / shard / name
+        return self._path_of_name(object_name(key))
 
     def stage(self, chunks: Iterable[bytes]) -> StagedDocument:
         """Write bytes to a staging file, computing SHA-1 and size as they pass."""
@@ -73,6 +57,9 @@ class FilesystemDocumentStore(DocumentStore):
         target = self.path_for(key)
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(self.staging / staged.token, target)
+        # The modification time now says when the document became visible: `xcads repair`
+        # leaves recent documents alone, as their registry transaction may not have committed.
+        os.utime(target)
 
     def discard(self, staged: StagedDocument) -> None:
         """Remove a staging file."""
@@ -93,6 +80,44 @@ class FilesystemDocumentStore(DocumentStore):
     def exists(self, key: str) -> bool:
         """Tell whether bytes are stored under `key`."""
         return self.path_for(key).is_file()
+
+    def documents(self) -> Iterator[StoredBytes]:
+        """List every promoted document, shard by shard."""
+        for shard in _entries(self.objects):
+            if shard.is_dir(follow_symlinks=False):
+                for entry in _entries(Path(shard.path)):
+                    yield from _listed(entry, key_of(entry.name), staged=False)
+
+    def staged(self) -> Iterator[StoredBytes]:
+        """List the staging files."""
+        for entry in _entries(self.staging):
+            yield from _listed(entry, None, staged=True)
+
+    def remove(self, item: StoredBytes) -> None:
+        """Remove a listed document or staging file if still present."""
+        path = self.staging / item.name if item.staged else self._path_of_name(item.name)
+        path.unlink(missing_ok=True)
+
+    def _path_of_name(self, name: str) -> Path:
+        # A shard level keeps folders small at millions of documents.
+        shard = hashlib.sha1(name.encode("utf-8"), usedforsecurity=False).hexdigest()[:2]
+        return self.objects / shard / name
+
+
+def _entries(folder: Path) -> Iterator[os.DirEntry]:
+    with os.scandir(folder) as entries:
+        yield from entries
+
+
+def _listed(entry: os.DirEntry, key: str | None, *, staged: bool) -> Iterator[StoredBytes]:
+    try:
+        if not entry.is_file(follow_symlinks=False):
+            return
+        stat = entry.stat(follow_symlinks=False)
+    except FileNotFoundError:
+        return  # promoted, discarded or removed since the folder was read
+    modified = datetime.fromtimestamp(stat.st_mtime, UTC)
+    yield StoredBytes(name=entry.name, key=key, modified=modified, staged=staged)
 
 
 def _read_chunks(file) -> Iterator[bytes]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 
 
 @dataclass(frozen=True)
@@ -14,6 +15,21 @@ class StagedDocument:
     token: str
     hash: str
     size: int
+
+
+@dataclass(frozen=True)
+class StoredBytes:
+    """Bytes the store holds, as its listing shows them; what `xcads repair` works on.
+
+    `name` is the store's own name (an object name, or a staging token when `staged`); `key` is
+    the document key the name was made from, None when the name does not tell it (a hashed
+    name, or staged bytes); `modified` is when the bytes were last written or promoted (UTC).
+    """
+
+    name: str
+    key: str | None
+    modified: datetime
+    staged: bool = False
 
 
 class DocumentNotFound(LookupError):
@@ -37,7 +53,11 @@ class DocumentStore(ABC):
 
     @abstractmethod
     def open(self, key: str) -> Iterator[bytes]:
-        """Stream the bytes under `key` in chunks; raise DocumentNotFound if absent."""
+        """Stream the bytes under `key` in chunks; raise DocumentNotFound if absent.
+
+        The iterator has a `close()`; a reader that stops early calls it to release the file or
+        connection at once.
+        """
 
     @abstractmethod
     def delete(self, key: str) -> None:
@@ -46,3 +66,15 @@ class DocumentStore(ABC):
     @abstractmethod
     def exists(self, key: str) -> bool:
         """Tell whether bytes are stored under `key`."""
+
+    @abstractmethod
+    def documents(self) -> Iterator[StoredBytes]:
+        """List every promoted document, in no particular order."""
+
+    @abstractmethod
+    def staged(self) -> Iterator[StoredBytes]:
+        """List the bytes in the staging place, in no particular order."""
+
+    @abstractmethod
+    def remove(self, item: StoredBytes) -> None:
+        """Remove listed bytes, promoted or staged, if still present."""

@@ -149,9 +149,17 @@ def _document_reference_entry(
                 "value": document.master_identifier,
             },
             "status": "current",
-            "type": {"coding": [{"system": VOLVEN_9602, "code": "A03-1", "display": "Epikrise"}]},
+            "type": {"coding": [{"system": VOLVEN_9602, "code": "A03-2", "display": "Epikrise"}]},
             "category": [
-                {"coding": [{"system": VOLVEN_9602, "code": "A00-1", "display": "Epikriser"}]}
+                {
+                    "coding": [
+                        {
+                            "system": VOLVEN_9602,
+                            "code": "A00-1",
+                            "display": "Epikriser og sammenfatninger",
+                        }
+                    ]
+                }
             ],
             "subject": {"reference": subject},
             "date": "2026-03-10T14:25:18+01:00",
@@ -216,7 +224,7 @@ def _submission_set_entry(
                 {
                     "url": "https://profiles.ihe.net/ITI/MHD/StructureDefinition/ihe-designationType",
                     "valueCodeableConcept": {
-                        "coding": [{"system": VOLVEN_9602, "code": "A03-1", "display": "Epikrise"}]
+                        "coding": [{"system": VOLVEN_9602, "code": "A03-2", "display": "Epikrise"}]
                     },
                 },
                 {

@@ -11,11 +11,15 @@ from collections.abc import Iterator
 from uuid import uuid4
 
 import pytest
+from s3_server import BUCKET, SeaweedFS
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from registry.sql import SqlRegistryStore, normalize_url
 from registry.tables import ALL_TABLES
+from repository.filesystem import FilesystemDocumentStore
+from repository.s3 import S3DocumentStore
+from repository.store import DocumentStore
 
 POSTGRES_SERVER_URL = os.environ.get(
     "XCADS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -71,3 +75,47 @@ def registry_store(registry_url: str) -> Iterator[SqlRegistryStore]:
 
 
 # --- End of registry databases -----------------------------------------------------------------
+
+
+# --- Document stores ---------------------------------------------------------------------------
+# Every document store test runs on the filesystem store and on the S3 store against a real S3
+# server, SeaweedFS, started once per session on 127.0.0.1. If it cannot start those tests fail
+# rather than skip, unless XCADS_TEST_S3=off says so explicitly.
+S3_OFF = os.environ.get("XCADS_TEST_S3", "").strip().lower() == "off"
+DOCUMENT_STORES = ["filesystem", "s3"]
+
+
+@pytest.fixture(scope="session")
+def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFS]:
+    """A SeaweedFS S3 server for this test session, stopped and its data dropped at the end."""
+    if S3_OFF:
+        pytest.skip("S3 tests are off (XCADS_TEST_S3=off)")
+
+    server = SeaweedFS(tmp_path_factory.mktemp("seaweedfs"))
+    try:
+        server.start()
+    except Exception as exc:
+        pytest.fail(f"SeaweedFS could not start ({exc}); set XCADS_TEST_S3=off to skip S3 tests")
+
+    yield server
+
+    server.stop()
+
+
+@pytest.fixture
+def s3_url(seaweedfs: SeaweedFS) -> str:
+    """The repository URL of an empty S3 store: a fresh prefix in the session's bucket."""
+    return f"s3://{BUCKET}/{uuid4().hex}"
+
+
+@pytest.fixture(params=DOCUMENT_STORES)
+def document_store(request: pytest.FixtureRequest, tmp_path) -> DocumentStore:
+    """An empty document store, on each backend in turn."""
+    if request.param == "filesystem":
+        return FilesystemDocumentStore(tmp_path / "documents")
+
+    server = request.getfixturevalue("seaweedfs")
+    return S3DocumentStore.from_url(request.getfixturevalue("s3_url"), server.connection)
+
+
+# --- End of document stores --------------------------------------------------------------------

@@ -1,15 +1,20 @@
-"""The NIST XDS Toolkit registry tests, restated as xcads' own plans and ebRIM 3.0 templates.
+"""The NIST XDS Toolkit registry, repository and XCA tests, restated as xcads' own plans and
+ebRIM 3.0 templates.
 
-Each folder under `fixtures/nist_registry/` holds one NIST test: a `plan.json` with its sections
-and steps, and the SubmitObjectsRequest templates its register steps send. Templates and queries
-carry placeholders that a `Values` store fills:
+Each folder under `fixtures/nist_registry/` (or `fixtures/nist_repository/`) holds one NIST test:
+a `plan.json` with its sections and steps, the SubmitObjectsRequest templates its register and
+provide steps send, and the documents they carry. A step is a register (ITI-42), a stored query
+(ITI-18, or ITI-38 with `"transaction": "ITI-38"`), a provide (ITI-41), a retrieve (ITI-43, or
+ITI-39 with `"transaction": "ITI-39"`) or a remove (ITI-86). Templates and queries carry
+placeholders that a `Values` store fills:
 
 - `{patient_id}` the plan's patient, `{patient_id:NAME}` another patient of the same test;
 - `{uuid:KEY}` a `urn:uuid:` and `{uid:KEY}` an OID, fresh the first time KEY is seen in its
   own step and the same value ever after. KEY is `name` (this step's scope), `scope/name` (another
   scope of this test) or `test/scope/name` (another test of the same context);
 - `{now}`, `{last_year}`, `{tomorrow}` DTM values;
-- `{NAME}` a variable of the step (`vars`), itself a placeholder text.
+- `{NAME}` a variable of the step (`vars`), itself a placeholder text, or a constant of the run
+  (`{repository}`, `{home}`: the repositoryUniqueId and homeCommunityId of the server under test).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 PLANS = Path(__file__).parent / "fixtures" / "nist_registry"
+REPOSITORY_PLANS = Path(__file__).parent / "fixtures" / "nist_repository"
 
 # The IHE Connectathon "red" patient identity domain: a test domain no national rule applies to.
 PATIENT_DOMAIN = "1.3.6.1.4.1.21367.13.20.1000"
@@ -42,7 +48,11 @@ class Query:
 
 @dataclass(frozen=True)
 class Expectation:
-    """What a step's response must show; a count left as None is not checked."""
+    """What a step's response must show; a count left as None is not checked.
+
+    `home` and `repository` are what every returned object or DocumentResponse names;
+    `retrieved` maps a document uniqueId to the file whose bytes it must come back with.
+    """
 
     status: str
     errors: list[str] = field(default_factory=list)
@@ -57,11 +67,28 @@ class Expectation:
     association_types: list[str] = field(default_factory=list)
     document_titles: list[str] = field(default_factory=list)
     note: str | None = None
+    home: str | None = None
+    repository: str | None = None
+    mime_type: str | None = None
+    document_responses: int | None = None
+    retrieved: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DocumentRequest:
+    """One DocumentRequest of a retrieve or remove step; `home` is sent only if given."""
+
+    repository: str
+    document: str
+    home: str | None = None
 
 
 @dataclass(frozen=True)
 class Step:
-    """One transaction: a register (ITI-42) of a template or a stored query (ITI-18)."""
+    """One transaction: a register, stored query, provide, retrieve or remove (see above).
+
+    `documents` maps each xds:Document id (a placeholder text) of a provide to its file.
+    """
 
     name: str
     scope: str
@@ -69,6 +96,11 @@ class Step:
     register: Path | None = None
     query: Query | None = None
     variables: dict[str, str] = field(default_factory=dict)
+    transaction: str | None = None
+    provide: Path | None = None
+    documents: dict[str, Path] = field(default_factory=dict)
+    retrieve: list[DocumentRequest] | None = None
+    remove: list[DocumentRequest] | None = None
 
 
 @dataclass(frozen=True)
@@ -92,11 +124,12 @@ class Plan:
     sections: list[Section]
     applies: bool = True
     reason: str | None = None
+    folder: Path = PLANS
 
 
-def load_plans() -> dict[str, Plan]:
-    """Every plan under fixtures/nist_registry, by NIST test id."""
-    plans = [_plan(path) for path in sorted(PLANS.glob("*/plan.json"))]
+def load_plans(folder: Path = PLANS) -> dict[str, Plan]:
+    """Every plan under `folder` (fixtures/nist_registry by default), by NIST test id."""
+    plans = [_plan(path) for path in sorted(folder.glob("*/plan.json"))]
     return {plan.test: plan for plan in plans}
 
 
@@ -120,6 +153,7 @@ def _plan(path: Path) -> Plan:
         sections=sections,
         applies=data.get("applies", True),
         reason=data.get("reason"),
+        folder=path.parent,
     )
 
 
@@ -139,13 +173,27 @@ def _step(folder: Path, section: str, data: dict) -> Step:
         if query
         else None,
         variables=data.get("vars", {}),
+        transaction=data.get("transaction"),
+        provide=(folder / data["provide"]).resolve() if "provide" in data else None,
+        documents={
+            key: (folder / name).resolve() for key, name in data.get("documents", {}).items()
+        },
+        retrieve=_requests(data["retrieve"]) if "retrieve" in data else None,
+        remove=_requests(data["remove"]) if "remove" in data else None,
     )
+
+
+def _requests(items: list[dict[str, str]]) -> list[DocumentRequest]:
+    return [
+        DocumentRequest(item["repository"], item["document"], item.get("home")) for item in items
+    ]
 
 
 class Values:
     """The ids, patients and times one context has handed out, so later steps can refer back."""
 
-    def __init__(self) -> None:
+    def __init__(self, constants: dict[str, str] | None = None) -> None:
+        self._constants = constants or {}
         self._uuids: dict[str, str] = {}
         self._uids: dict[str, str] = {}
         self._patients: dict[str, str] = {}
@@ -172,6 +220,8 @@ class Values:
             return (self._now + timedelta(days=offset)).strftime("%Y%m%d%H%M%S")
         if kind in step.variables:
             return self.fill(step.variables[kind], plan, step, xml=False)
+        if kind in self._constants:
+            return self._constants[kind]
         raise KeyError(f"{plan.test}/{step.name}: unknown placeholder {{{kind}}}")
 
     def _id(self, store: dict[str, str], make, key: str, plan: Plan, step: Step) -> str:

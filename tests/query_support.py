@@ -5,7 +5,7 @@ from __future__ import annotations
 from uuid import uuid4
 
 import pytest
-from registry_samples import PATIENT, new_uuid
+from registry_samples import APPROVED, PATIENT, new_uuid
 
 from registry.errors import ErrorCode, XdsError
 from registry.metadata import (
@@ -50,6 +50,29 @@ def run(
     params = {(k if k.startswith("$") else f"${k}"): v for k, v in slots.items() if v}
     request = StoredQueryRequest(query_id, params, return_type=return_type)
     return run_stored_query(store, request, max_results=max_results)
+
+
+def approved_of(patient: str, prefix: str) -> dict[str, Slots]:
+    """The patient and status parameters of a Find query for `patient`'s Approved objects.
+
+    `prefix` is the query's: XDSDocumentEntry, XDSSubmissionSet or XDSFolder.
+    """
+    return {f"{prefix}PatientId": one(patient), f"{prefix}Status": [[quoted(APPROVED)]]}
+
+
+def id_parameter_errors(uuid_parameter: str, unique_id_parameter: str) -> list:
+    """`pytest.param`s of a Get query taking an object by entryUUID or uniqueId, given wrongly.
+
+    Each is (slots, the error code): neither parameter, or both.
+    """
+    return [
+        pytest.param({}, ErrorCode.STORED_QUERY_MISSING_PARAM, id="neither"),
+        pytest.param(
+            {uuid_parameter: one(new_uuid()), unique_id_parameter: one("1")},
+            ErrorCode.STORED_QUERY_PARAM_NUMBER,
+            id="both",
+        ),
+    ]
 
 
 def error_of(call, *args, **kwargs) -> tuple[ErrorCode, str]:

@@ -23,7 +23,14 @@ ANNOUNCED = {name for name, _ in ENDPOINTS}
 class Server:
     """A running `xcads serve` process."""
 
-    def __init__(self, data_dir: Path, home: str = HOME, repository: str = REPOSITORY) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        home: str = HOME,
+        repository: str = REPOSITORY,
+        environment: dict[str, str] | None = None,
+    ) -> None:
+        """Start `xcads serve`; `environment` adds XCADS_* variables (an S3 repository URL...)."""
         self.data_dir = data_dir
         env = {
             **os.environ,
@@ -32,6 +39,7 @@ class Server:
         }
         env.pop("XCADS_DATABASE_URL", None)
         env.pop("XCADS_REPOSITORY_URL", None)
+        env.update(environment or {})
         self.process = subprocess.Popen(
             [
                 sys.executable,

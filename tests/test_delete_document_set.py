@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 import validation_samples as valid
@@ -11,6 +12,7 @@ from lifecycle_samples import (
     DELETE_DOCUMENT_SET,
     codes,
     filed,
+    link,
     post,
     registered,
     related,
@@ -137,6 +139,50 @@ def test_removing_a_folder_with_its_associations_keeps_its_documents(registry_st
     assert registry_store.document_entries_by_uuid([entry.entry_uuid]) == [entry]
 
 
+def test_removing_only_the_submission_set_membership_fails_with_unreferenced_object(
+    registry_store,
+):
+    entry = registered(registry_store)
+    membership = _associations(registry_store, target_objects=[entry.entry_uuid])
+    before = _row_counts(registry_store)
+
+    with pytest.raises(XdsError) as error:
+        registry_store.remove_objects(membership)
+
+    assert codes(error.value) == [ErrorCode.UNREFERENCED_OBJECT]
+    assert error.value.issues[0].object_id == entry.entry_uuid
+    assert _row_counts(registry_store) == before
+
+
+def test_removing_a_folder_from_its_submission_set_fails_with_unreferenced_object(registry_store):
+    entry = registered(registry_store)
+    folder = filed(registry_store, entry)
+    listing = _associations(registry_store, target_objects=[folder.entry_uuid])
+
+    with pytest.raises(XdsError) as error:
+        registry_store.remove_objects(listing)
+
+    assert codes(error.value) == [ErrorCode.UNREFERENCED_OBJECT]
+    assert error.value.issues[0].object_id == folder.entry_uuid
+
+
+def test_a_document_another_submission_set_lists_may_leave_its_first_one(registry_store):
+    entry = registered(registry_store)
+    first = _associations(registry_store, target_objects=[entry.entry_uuid])
+    again = submission()
+    again.associations.append(
+        replace(
+            link(AssociationType.HAS_MEMBER, again.submission_set.entry_uuid, entry.entry_uuid),
+            submission_set_status="Reference",
+        )
+    )
+    registry_store.register(again, lambda: None)
+
+    registry_store.remove_objects(first)
+
+    assert registry_store.document_entries_by_uuid([entry.entry_uuid]) == [entry]
+
+
 def _associations(store: SqlRegistryStore, **ends: list[str]) -> list[str]:
     return [a.entry_uuid for a in store.find_associations(AssociationQuery(**ends), 100)]
 
@@ -181,6 +227,18 @@ def test_delete_document_set_over_soap_answers_a_dangling_reference_with_failure
 
     assert status_of(reply) == FAILURE
     assert errors(reply) == [("ReferencesExistException", entry.entry_uuid)]
+    assert client.app.state.registry.document_entries_by_uuid([entry.entry_uuid]) != []
+
+
+def test_delete_document_set_over_soap_refuses_to_orphan_a_document(client):
+    whole = _registered_over_soap(client)
+    entry = whole.document_entries[0]
+    membership = [a.entry_uuid for a in whole.associations]
+
+    reply = post(client, DELETE_DOCUMENT_SET, remove_objects_request(membership))
+
+    assert status_of(reply) == FAILURE
+    assert errors(reply) == [("XDSUnreferencedObjectException", entry.entry_uuid)]
     assert client.app.state.registry.document_entries_by_uuid([entry.entry_uuid]) != []
 
 

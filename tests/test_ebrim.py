@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from copy import deepcopy
+
 import pytest
 from lxml import etree
 
@@ -390,6 +392,92 @@ def test_size_that_is_not_a_number_is_a_metadata_error():
     assert caught.value.issues[0].attribute == "size"
 
 
+def _repeated(element: etree._Element, xpath: str) -> None:
+    """Give the child of `element` at `xpath` once more, as a second sibling."""
+    (child,) = element.xpath(xpath, namespaces=NS)
+    again = deepcopy(child)
+    if again.get("id"):
+        again.set("id", again.get("id") + "-again")
+    child.addnext(again)
+
+
+@pytest.mark.parametrize(
+    ("attribute", "scheme"),
+    [
+        ("classCode", "urn:uuid:41a5887f-8865-4c09-adf7-e362475b143a"),
+        ("typeCode", "urn:uuid:f0306f51-975f-434e-a61c-c59651d33983"),
+        ("formatCode", "urn:uuid:a09d5840-386c-46f2-b5ad-9c3699a4309d"),
+        ("healthcareFacilityTypeCode", "urn:uuid:f33fb8ac-18af-42cc-ae0e-ed0b0bdb91e1"),
+        ("practiceSettingCode", "urn:uuid:cccf5598-8b07-4b77-a05e-ae952c785ead"),
+    ],
+)
+def test_single_valued_code_given_twice_is_a_metadata_error_not_dropped(attribute, scheme):
+    entry = full_document_entry()
+    element = document_entry_to_rim(entry)
+    _repeated(element, f"rim:Classification[@classificationScheme='{scheme}']")
+
+    with pytest.raises(XdsError) as caught:
+        document_entry_from_rim(element)
+
+    assert [(i.code, i.object_id, i.attribute) for i in caught.value.issues] == [
+        (ErrorCode.REGISTRY_METADATA_ERROR, entry.entry_uuid, attribute)
+    ]
+
+
+def test_single_valued_slot_with_two_values_is_a_metadata_error_not_dropped():
+    element = document_entry_to_rim(full_document_entry())
+    _repeated(element, "rim:Slot[@name='creationTime']/rim:ValueList/rim:Value")
+
+    with pytest.raises(XdsError) as caught:
+        document_entry_from_rim(element)
+
+    assert [(i.code, i.attribute) for i in caught.value.issues] == [
+        (ErrorCode.REGISTRY_METADATA_ERROR, "creationTime")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("child", "attribute"),
+    [
+        (
+            "rim:ExternalIdentifier[@identificationScheme="
+            "'urn:uuid:96fdda7c-d067-4183-912e-bf5ee74998a8']",
+            "uniqueId",
+        ),
+        (
+            "rim:Classification[@classificationScheme="
+            "'urn:uuid:aa543740-bdda-424e-8c96-df4873be8500']",
+            "contentTypeCode",
+        ),
+        ("rim:Slot[@name='submissionTime']/rim:ValueList/rim:Value", "submissionTime"),
+    ],
+)
+def test_submission_set_attribute_given_twice_is_a_metadata_error_not_dropped(child, attribute):
+    element = submission_set_to_rim(full_submission_set())
+    _repeated(element, child)
+
+    with pytest.raises(XdsError) as caught:
+        registry_package_from_rim(element)
+
+    assert [(i.code, i.attribute) for i in caught.value.issues] == [
+        (ErrorCode.REGISTRY_METADATA_ERROR, attribute)
+    ]
+
+
+def test_every_problem_of_an_object_is_reported_at_once():
+    element = document_entry_to_rim(full_document_entry())
+    _repeated(
+        element,
+        "rim:Classification[@classificationScheme='urn:uuid:41a5887f-8865-4c09-adf7-e362475b143a']",
+    )
+    del element.attrib["mimeType"]
+
+    with pytest.raises(XdsError) as caught:
+        document_entry_from_rim(element)
+
+    assert {i.attribute for i in caught.value.issues} == {"mimeType", "classCode"}
+
+
 # --- Responses ---------------------------------------------------------------------------------
 
 
@@ -577,19 +665,65 @@ def test_malformed_xml_is_rejected():
         parse_xml(b"<a><b></a>")
 
 
-def test_bytes_that_are_not_utf8_in_text_are_replaced():
-    root = parse_xml(b'<?xml version="1.0" encoding="UTF-8"?><a b="x\xd8">GR\xd8NN</a>')
+SOAP12_ENV = b"http://www.w3.org/2003/05/soap-envelope"
 
-    assert root.text == "GR\ufffdNN"
-    assert root.get("b") == "x\ufffd"
+
+def soap_document(header: bytes, body: bytes) -> bytes:
+    return (
+        b'<?xml version="1.0" encoding="UTF-8"?><s:Envelope xmlns:s="' + SOAP12_ENV + b'">'
+        b"<s:Header>" + header + b"</s:Header><s:Body>" + body + b"</s:Body></s:Envelope>"
+    )
+
+
+def test_bytes_that_are_not_utf8_in_a_soap_header_are_replaced():
+    root = parse_xml(soap_document(b'<a b="x\xd8">GR\xd8NN</a>', b"<q/>"))
+
+    (a,) = root.iter("a")
+    assert a.text == "GR\ufffdNN"
+    assert a.get("b") == "x\ufffd"
+
+
+def test_bytes_that_are_not_utf8_in_a_soap_body_are_rejected():
+    with pytest.raises(XmlRejected, match="SOAP Body"):
+        parse_xml(soap_document(b"<a>ok</a>", b"<title>Ph\xe6sical</title>"))
+
+
+def test_bytes_that_are_not_utf8_outside_soap_are_rejected():
+    with pytest.raises(XmlRejected, match="not UTF-8"):
+        parse_xml(b'<?xml version="1.0" encoding="UTF-8"?><a>GR\xd8NN</a>')
 
 
 def test_bytes_that_are_not_utf8_in_markup_are_rejected():
     with pytest.raises(XmlRejected, match="markup"):
-        parse_xml(b"<a\xd8/>")
+        parse_xml(soap_document(b"<a\xd8/>", b"<q/>"))
 
 
 def test_declared_latin1_is_decoded_as_latin1():
     root = parse_xml(b'<?xml version="1.0" encoding="ISO-8859-1"?><a>\xd8</a>')
 
     assert root.text == "Ø"
+
+
+def test_document_entry_without_object_type_reads_as_missing():
+    element = document_entry_to_rim(full_document_entry())
+    del element.attrib["objectType"]
+
+    # Left empty for validation to report as a missing required attribute, never defaulted.
+    assert document_entry_from_rim(reparse(element)).object_type == ""
+
+
+@pytest.mark.parametrize("to_rim", [submission_set_to_rim, folder_to_rim])
+def test_registry_package_classified_as_neither_is_a_metadata_error(to_rim):
+    package = to_rim(full_submission_set() if to_rim is submission_set_to_rim else full_folder())
+    for classification in package.findall("rim:Classification[@classificationNode]", NS):
+        package.remove(classification)
+
+    with pytest.raises(XdsError) as caught:
+        registry_package_from_rim(reparse(package))
+
+    (issue,) = caught.value.issues
+    assert (issue.code, issue.object_id, issue.attribute) == (
+        ErrorCode.REGISTRY_METADATA_ERROR,
+        package.get("id"),
+        "classificationNode",
+    )

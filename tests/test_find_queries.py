@@ -11,6 +11,7 @@ from query_support import (
     HAS_MEMBER,
     RPLC,
     Slots,
+    approved_of,
     association,
     error_of,
     folder,
@@ -52,11 +53,7 @@ ACCESSION = "^^^&1.2.3&ISO^urn:ihe:iti:xds:2013:accession"
 
 def by_reference_id(store, **slots: Slots) -> list[str]:
     """FindDocumentsByReferenceId for PATIENT's approved entries; the uniqueIds found."""
-    params: dict[str, Slots] = {
-        "XDSDocumentEntryPatientId": one(PATIENT),
-        "XDSDocumentEntryStatus": [[quoted(APPROVED)]],
-        **slots,
-    }
+    params = {**approved_of(PATIENT, "XDSDocumentEntry"), **slots}
     return unique_ids(run(store, FIND_DOCUMENTS_BY_REFERENCE_ID, **params).document_entries)
 
 
@@ -140,11 +137,7 @@ def test_find_documents_by_reference_id_takes_find_documents_parameters(registry
 
 def find_sets(store, **slots: Slots) -> list[str]:
     """FindSubmissionSets for PATIENT's approved SubmissionSets; the uniqueIds found."""
-    params: dict[str, Slots] = {
-        "XDSSubmissionSetPatientId": one(PATIENT),
-        "XDSSubmissionSetStatus": [[quoted(APPROVED)]],
-        **slots,
-    }
+    params = {**approved_of(PATIENT, "XDSSubmissionSet"), **slots}
     return unique_ids(run(store, FIND_SUBMISSION_SETS, **params).submission_sets)
 
 
@@ -259,11 +252,7 @@ def test_find_submission_sets_ignores_document_entry_parameters(registry_store):
 
 def find_folders(store, **slots: Slots) -> list[str]:
     """FindFolders for PATIENT's approved Folders; the uniqueIds found."""
-    params: dict[str, Slots] = {
-        "XDSFolderPatientId": one(PATIENT),
-        "XDSFolderStatus": [[quoted(APPROVED)]],
-        **slots,
-    }
+    params = {**approved_of(PATIENT, "XDSFolder"), **slots}
     return unique_ids(run(store, FIND_FOLDERS, **params).folders)
 
 

@@ -73,3 +73,18 @@ def test_log_lines_cannot_be_forged_with_line_breaks():
     )
 
     assert formatter.format(record) == "INFO xca.fault action=urn:x\\nINFO forged"
+
+
+def test_failure_log_fields_name_types_and_place_but_never_the_message():
+    from gateway.failures import failure_fields
+
+    try:
+        try:
+            raise ValueError("patient 13116900216^^^&2.16.578.1.12.4.1.4.1&ISO")
+        except ValueError as cause:
+            raise RuntimeError("insert failed for 13116900216") from cause
+    except RuntimeError as error:
+        fields = failure_fields(error)
+
+    assert fields.startswith("error=RuntimeError cause=ValueError at=test_gateway_limits.py:")
+    assert "13116900216" not in fields

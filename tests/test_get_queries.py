@@ -18,6 +18,7 @@ from query_support import (
     association,
     error_of,
     folder,
+    id_parameter_errors,
     links,
     one,
     quoted,
@@ -193,15 +194,7 @@ def test_get_documents_and_associations_of_unknown_documents_is_empty(registry_s
 
 
 @pytest.mark.parametrize(
-    ("slots", "code"),
-    [
-        ({}, ErrorCode.STORED_QUERY_MISSING_PARAM),
-        (
-            {"XDSDocumentEntryEntryUUID": one(new_uuid()), "XDSDocumentEntryUniqueId": one("a")},
-            ErrorCode.STORED_QUERY_PARAM_NUMBER,
-        ),
-    ],
-    ids=["neither", "both"],
+    ("slots", "code"), id_parameter_errors("XDSDocumentEntryEntryUUID", "XDSDocumentEntryUniqueId")
 )
 def test_get_documents_and_associations_takes_entry_uuid_or_unique_id(registry_store, slots, code):
     assert error_of(run, registry_store, GET_DOCUMENTS_AND_ASSOCIATIONS, **slots)[0] == code
@@ -342,14 +335,13 @@ def test_get_submission_set_and_contents_of_an_unknown_set_is_empty(registry_sto
 @pytest.mark.parametrize(
     ("slots", "code"),
     [
-        ({}, ErrorCode.STORED_QUERY_MISSING_PARAM),
-        (
-            {"XDSSubmissionSetEntryUUID": one(new_uuid()), "XDSSubmissionSetUniqueId": one("1")},
+        *id_parameter_errors("XDSSubmissionSetEntryUUID", "XDSSubmissionSetUniqueId"),
+        pytest.param(
+            {"XDSSubmissionSetUniqueId": [[quoted("1", "2")]]},
             ErrorCode.STORED_QUERY_PARAM_NUMBER,
+            id="two-values",
         ),
-        ({"XDSSubmissionSetUniqueId": [[quoted("1", "2")]]}, ErrorCode.STORED_QUERY_PARAM_NUMBER),
     ],
-    ids=["neither", "both", "two-values"],
 )
 def test_get_submission_set_and_contents_takes_one_entry_uuid_or_unique_id(
     registry_store, slots, code
@@ -425,15 +417,7 @@ def test_get_folder_and_contents_returns_stable_entries_unless_asked_otherwise(r
 
 
 @pytest.mark.parametrize(
-    ("slots", "code"),
-    [
-        ({}, ErrorCode.STORED_QUERY_MISSING_PARAM),
-        (
-            {"XDSFolderEntryUUID": one(new_uuid()), "XDSFolderUniqueId": one("1")},
-            ErrorCode.STORED_QUERY_PARAM_NUMBER,
-        ),
-    ],
-    ids=["neither", "both"],
+    ("slots", "code"), id_parameter_errors("XDSFolderEntryUUID", "XDSFolderUniqueId")
 )
 def test_get_folder_and_contents_takes_entry_uuid_or_unique_id(registry_store, slots, code):
     assert error_of(run, registry_store, GET_FOLDER_AND_CONTENTS, **slots)[0] == code

@@ -5,8 +5,10 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import replace
+from uuid import uuid4
 
 import pytest
+import test_xca as xca
 import validation_samples as valid
 from alembic import command
 from fastapi.testclient import TestClient
@@ -410,3 +412,42 @@ def test_update_document_set_over_soap_deprecates_a_document(client):
 
     assert (status_of(reply), errors(reply)) == (SUCCESS, [])
     assert stored(client.app.state.registry, first.entry_uuid).availability_status == DEPRECATED
+
+
+# --- The latest version stands for the document ------------------------------------------------
+
+
+def test_latest_version_is_the_approved_one_then_the_highest():
+    def version(unique_id: str, number: str, status: str) -> DocumentEntry:
+        entry = complete_document_entry()
+        return replace(entry, unique_id=unique_id, version=number, availability_status=status)
+
+    v1, v2, v3 = (
+        version("2.25.77", n, s) for n, s in (("1", DEPRECATED), ("2", APPROVED), ("3", DEPRECATED))
+    )
+    other = version("2.25.78", "1", APPROVED)
+
+    assert lifecycle.latest_versions([v3, v1, other, v2]) == {"2.25.77": v2, "2.25.78": other}
+    assert lifecycle.latest_versions([v3, v1]) == {"2.25.77": v3}
+
+
+def test_retrieve_after_an_update_returns_the_latest_version_s_mime_type(tmp_path, registry_url):
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        database_url=registry_url,
+        home_community_id=xca.HOME,
+        repository_unique_id=xca.REPOSITORY,
+    )
+    app = create_app(settings)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        first = stored(app.state.registry, xca.store_document(app, b"text").entry_uuid)
+        # The new version's entryUUID sorts first, so "the last row read wins" would pick v1.
+        low_uuid = f"urn:uuid:00000000-0000-4000-8000-{uuid4().hex[:12]}"
+        second = new_version(first, entry_uuid=low_uuid, mime_type="text/markdown")
+        update(app.state.registry, second)
+
+        request = xca.retrieve((xca.HOME, xca.REPOSITORY, first.unique_id))
+        reply = xca.post(client, xca.envelope(xca.RETRIEVE, request))
+
+    _, documents = xca.retrieved(reply)
+    assert documents == {first.unique_id: ("text/markdown", b"text")}

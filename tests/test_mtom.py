@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import hashlib
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -11,9 +14,12 @@ from lxml import etree
 from gateway.mtom import (
     Attachment,
     MtomMessage,
+    MultipartReader,
+    XopPackage,
     normalize_content_id,
     parse_content_type,
     parse_multipart,
+    read_multipart,
     resolve_xop,
     root_xml,
 )
@@ -311,3 +317,123 @@ def test_part_content_type_a_header_cannot_carry_becomes_octet_stream():
     package = parse_multipart(b"".join(message.stream()), message.content_type)
 
     assert package.parts["doc@x"].content_type == "application/octet-stream"
+
+
+# --- Requests read as they arrive --------------------------------------------------------------
+
+
+def document_body(data: bytes) -> bytes:
+    return multipart(
+        part({"Content-Type": ROOT_TYPE, "Content-ID": "<root@x>"}, soap_with_include("cid:d@x")),
+        part({"Content-Type": "application/pdf", "Content-ID": "<d@x>"}, data),
+    )
+
+
+def read_in_pieces(body: bytes, size: int, **options) -> XopPackage:
+    reader = MultipartReader(f"multipart/related; boundary={BOUNDARY}", **options)
+    for start in range(0, len(body), size):
+        reader.feed(body[start : start + size])
+    return reader.finish()
+
+
+@pytest.mark.parametrize("size", [1, 7, 64 * 1024])
+def test_body_fed_in_pieces_of_any_size_reads_the_same(size):
+    data = bytes(range(256)) * 64 + b"\r\n--MIMEBoundary_tes\r\n"
+
+    package = read_in_pieces(document_body(data), size)
+
+    assert package.root.data == soap_with_include("cid:d@x")
+    assert package.parts["d@x"].data == data
+    assert package.parts["d@x"].content_type == "application/pdf"
+
+
+def test_large_part_goes_to_a_temporary_file_and_never_whole_into_memory(tmp_path):
+    piece = bytes(range(256)) * 256
+    head, tail = document_body(b"<<DATA>>").split(b"<<DATA>>")
+    reader = MultipartReader(f"multipart/related; boundary={BOUNDARY}", spool_dir=tmp_path)
+
+    tracemalloc.start()
+    reader.feed(head)
+    for _ in range(320):
+        reader.feed(piece)
+    reader.feed(tail)
+    package = reader.finish()
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+
+    document = package.parts["d@x"]
+    assert document.size == len(document) == 320 * len(piece)
+    assert peak < 4 * 1024 * 1024
+    digest = hashlib.sha1(usedforsecurity=False)
+    for chunk in document:
+        digest.update(chunk)
+    assert digest.hexdigest() == hashlib.sha1(piece * 320, usedforsecurity=False).hexdigest()
+    package.close()
+
+
+def test_root_part_over_the_envelope_cap_is_a_413_sender_fault():
+    body = document_body(b"document")
+
+    with pytest.raises(SoapFault) as raised:
+        read_in_pieces(body, 16, max_root_bytes=20)
+
+    assert (raised.value.code, raised.value.http_status) == (FaultCode.SENDER, 413)
+
+
+def test_a_document_larger_than_the_envelope_cap_is_fine():
+    data = b"x" * 5000
+
+    package = read_in_pieces(document_body(data), 1000, max_root_bytes=1000)
+
+    assert package.parts["d@x"].data == data
+
+
+def test_preamble_before_the_first_delimiter_is_ignored():
+    body = b"This is a preamble.\r\n" + document_body(b"doc")
+
+    package = read_in_pieces(body, 5)
+
+    assert package.parts["d@x"].data == b"doc"
+
+
+def test_bare_lf_framing_fed_in_pieces_is_accepted():
+    data = b"line one\nline two\n"
+    body = (
+        f"--{BOUNDARY}\nContent-Type: {ROOT_TYPE}\nContent-ID: <root@x>\n\n".encode()
+        + soap_with_include("cid:doc@x")
+        + f"\n--{BOUNDARY}\nContent-Type: text/plain\nContent-ID: <doc@x>\n\n".encode()
+        + data
+        + f"\n--{BOUNDARY}--\n".encode()
+    )
+
+    assert read_in_pieces(body, 3).parts["doc@x"].data == data
+
+
+def test_bare_lf_framing_is_read_whole_only_up_to_the_envelope_cap():
+    body = f"--{BOUNDARY}\nContent-Type: {ROOT_TYPE}\n\n<a/>\n--{BOUNDARY}--\n".encode()
+
+    with pytest.raises(SoapFault):
+        read_in_pieces(body + b" " * 100, 10, max_root_bytes=50)
+
+
+def test_reading_from_an_async_stream():
+    data = b"%PDF-1.7" * 1000
+
+    async def arriving():
+        body = document_body(data)
+        for start in range(0, len(body), 1000):
+            yield body[start : start + 1000]
+
+    package = asyncio.run(read_multipart(arriving(), f"multipart/related; boundary={BOUNDARY}"))
+
+    assert package.parts["d@x"].data == data
+    assert b"".join(package.parts["d@x"].chunks(100)) == data
+
+
+def test_closing_the_package_releases_the_parts():
+    package = parse_multipart(document_body(b"doc"), f"multipart/related; boundary={BOUNDARY}")
+
+    with package:
+        assert package.parts["d@x"].data == b"doc"
+
+    assert package.parts["d@x"].file.closed

@@ -10,7 +10,7 @@ sections it builds on, so any single item can be selected on its own.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from xml.sax.saxutils import escape, quoteattr
 
@@ -81,8 +81,9 @@ class Outcome:
 class Replay:
     """One app and its Values, where the sections of the plans sharing a context run."""
 
-    def __init__(self, client: TestClient) -> None:
+    def __init__(self, client: TestClient, plans: dict[str, Plan] | None = None) -> None:
         self.client = client
+        self.plans = plans or PLANS
         self.values = Values()
         self.results: dict[tuple[str, str], list[str]] = {}
 
@@ -100,8 +101,8 @@ class Replay:
     def _prerequisites(self, plan: Plan, section: Section) -> list[str]:
         failed = []
         for test in plan.requires:
-            for required in PLANS[test].sections:
-                if self.run(PLANS[test], required):
+            for required in self.plans[test].sections:
+                if self.run(self.plans[test], required):
                     failed.append(f"{test}-{required.name}")
         for earlier in plan.sections[: plan.sections.index(section)]:
             if self.run(plan, earlier):
@@ -129,7 +130,8 @@ class Replay:
             + "</rim:ValueList></rim:Slot>"
             for name, values in query.slots
         )
-        home = f" home={quoteattr(query.home)}" if query.home else ""
+        home = self.values.fill(query.home, plan, step, xml=False) if query.home else ""
+        home = f" home={quoteattr(home)}" if home else ""
         return (
             '<query:AdhocQueryRequest xmlns:query="urn:oasis:names:tc:ebxml-regrep:xsd:query:3.0"'
             f' xmlns:rim="{RIM}">'
@@ -138,9 +140,9 @@ class Replay:
             "</query:AdhocQueryRequest>"
         )
 
-    def _post(self, action: str, body: str) -> Outcome:
+    def _post(self, action: str, body: str, url: str = URL) -> Outcome:
         response = self.client.post(
-            URL,
+            url,
             content=envelope(action, body).encode(),
             headers={"Content-Type": f'application/soap+xml; charset=utf-8; action="{action}"'},
         )
@@ -248,8 +250,13 @@ def _statuses(kind: str, objects: list[etree._Element], wanted: str | None) -> l
 class Replays:
     """One Replay per context, each on an app with a data folder of its own."""
 
-    def __init__(self, tmp_path_factory: pytest.TempPathFactory) -> None:
+    def __init__(
+        self,
+        tmp_path_factory: pytest.TempPathFactory,
+        make: Callable[[TestClient], Replay] = Replay,
+    ) -> None:
         self._tmp = tmp_path_factory
+        self._make = make
         self._replays: dict[str, Replay] = {}
         self._apps: list[tuple[TestClient, object]] = []
 
@@ -260,7 +267,7 @@ class Replays:
             client = TestClient(app, raise_server_exceptions=False)
             client.__enter__()
             self._apps.append((client, app))
-            self._replays[context] = Replay(client)
+            self._replays[context] = self._make(client)
         return self._replays[context]
 
     def close(self) -> None:

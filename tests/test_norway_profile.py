@@ -88,8 +88,41 @@ def test_patient_outside_the_norwegian_person_identifiers_is_unknown_patient_id(
 
 
 def test_fh_nummer_starts_with_8_or_9(registry_store):
-    assert patient_issues(registry_store, "81234567890", FELLES_HJELPENUMMER) == []
+    assert patient_issues(registry_store, "81234567802", FELLES_HJELPENUMMER) == []
+    assert patient_issues(registry_store, "91234567883", FELLES_HJELPENUMMER) == []
     assert patient_issues(registry_store, "71234567890", FELLES_HJELPENUMMER) == [
+        (META, "patientId")
+    ]
+
+
+def test_fh_nummer_needs_valid_check_digits(registry_store):
+    assert patient_issues(registry_store, "81234567890", FELLES_HJELPENUMMER) == [
+        (META, "patientId")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("number", "authority"),
+    [
+        ("30028010091", FODSELSNUMMER),  # 30 February 1980
+        ("31048010000", FODSELSNUMMER),  # 31 April 1980
+        ("29020012380", FODSELSNUMMER),  # 29 February 1900: individual digits 123 say 1900
+        ("70028010085", D_NUMMER),  # 30 February 1980, day + 40
+    ],
+)
+def test_person_identifier_needs_a_real_date_of_birth(registry_store, number, authority):
+    assert patient_issues(registry_store, number, authority) == [(META, "patientId")]
+
+
+@pytest.mark.parametrize("number", ["29020052331", "29020412354"])
+def test_fodselsnummer_on_29_february_of_a_leap_year_is_accepted(registry_store, number):
+    # Individual digits 523 with year 00 say 2000; 123 with year 04 say 1904.
+    assert patient_issues(registry_store, number, FODSELSNUMMER) == []
+
+
+@pytest.mark.parametrize("number", ["30428010074", "30828010057"])
+def test_synthetic_numbers_need_a_real_date_too(registry_store, number):
+    assert patient_issues(registry_store, number, FODSELSNUMMER, NORWAY_TEST) == [
         (META, "patientId")
     ]
 

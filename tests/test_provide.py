@@ -1,4 +1,7 @@
-"""Provide and Register: documents and metadata are stored together or not at all."""
+"""Provide and Register: documents and metadata are stored together or not at all.
+
+Each test runs on every registry database and every document store.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +11,20 @@ import pytest
 from validation_samples import document_entry, submission
 
 from registry.errors import ErrorCode, XdsError
-from repository.filesystem import FilesystemDocumentStore
 from repository.provide import provide_and_register
+from repository.store import DocumentStore, StoredBytes
 
 REPOSITORY = "1.2.3.4.5"
 
 
 @pytest.fixture
-def documents(tmp_path):
-    return FilesystemDocumentStore(tmp_path / "documents")
+def documents(document_store: DocumentStore) -> DocumentStore:
+    return document_store
 
 
-def stored_files(documents: FilesystemDocumentStore) -> list:
-    return [path for path in documents.root.rglob("*") if path.is_file()]
+def stored_files(documents: DocumentStore) -> list[StoredBytes]:
+    """Every byte the store holds, promoted or staged."""
+    return [*documents.documents(), *documents.staged()]
 
 
 def provide(registry_store, documents, sub, contents, expected=None):

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from copy import deepcopy
 
 import pytest
 from fastapi.testclient import TestClient
+from lxml import etree
+from registry_samples import new_uuid
 from registry_support import (
     FAILURE,
     NAMESPACES,
@@ -91,6 +94,26 @@ def test_register_with_unreadable_metadata_is_a_failure_response(client):
 
     assert status_of(reply) == FAILURE
     assert [code for code, _ in errors(reply)] == ["XDSRegistryMetadataError"]
+
+
+def test_register_with_two_class_codes_names_the_attribute_given_twice(client):
+    entry = document_entry()
+    request = etree.fromstring(submit_objects_request(submission(entry)))
+    (class_code,) = request.xpath(
+        "//rim:Classification[@classificationScheme=$scheme]",
+        namespaces=NAMESPACES,
+        scheme="urn:uuid:41a5887f-8865-4c09-adf7-e362475b143a",
+    )
+    twice = deepcopy(class_code)
+    twice.set("id", new_uuid())
+    class_code.addnext(twice)
+    message = envelope(REGISTER, etree.tostring(request, encoding="unicode")).encode()
+
+    reply = client.post(URL, content=message, headers={"Content-Type": SOAP})
+
+    assert status_of(reply) == FAILURE
+    assert errors(reply) == [("XDSRegistryMetadataError", f"{entry.entry_uuid} classCode")]
+    assert client.app.state.registry.document_entries_by_unique_id([entry.unique_id]) == []
 
 
 def test_identical_resubmission_is_accepted(client):

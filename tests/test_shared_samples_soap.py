@@ -10,6 +10,7 @@ import hashlib
 import os
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -233,6 +234,191 @@ def test_nist_query_responses_round_trip_through_the_model(path, query_xsd):
     assert again == result
     assert result.document_entries
     assert_valid(query_xsd, adhoc_query_response(ResponseStatus.SUCCESS, result))
+
+
+# --- ebRIM codec: parse, model, serialize says what the sample says ---------------------------
+#
+# Compared object by object: attributes, every Slot with its values, Name and Description,
+# VersionInfo, Classifications by scheme, node, code, codingScheme and name, ExternalIdentifiers
+# by scheme, value and name. What may differ, because it carries nothing:
+# - the ids of Classification and ExternalIdentifier elements, and whether the Classification
+#   marking a RegistryPackage as SubmissionSet or Folder sits inside the package or beside it;
+# - whitespace around values and within scheme UUIDs, and the order of sibling elements;
+# - ebRIM 3.0 defaults written or left out: status (Approved, what a registered object has),
+#   objectType of a RegistryPackage or Association, isOpaque="false", home="", a Name or
+#   Description without LocalizedString, LocalizedString charset UTF-8 and xml:lang en-US (in
+#   any case), nodeRepresentation "" on an author Classification;
+# - authorSpeciality, the spelling of early XDS.b samples, read as authorSpecialty.
+
+_REGISTRY_OBJECTS = ("ExtrinsicObject", "RegistryPackage", "Association", "ObjectRef")
+_APPROVED = "urn:oasis:names:tc:ebxml-regrep:StatusType:Approved"
+_OBJECT_TYPES = {
+    "RegistryPackage": "urn:oasis:names:tc:ebxml-regrep:ObjectType:RegistryObject:RegistryPackage",
+    "Association": "urn:oasis:names:tc:ebxml-regrep:ObjectType:RegistryObject:Association",
+}
+_XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+
+Strings = tuple[tuple[str, str, str], ...]
+
+
+@dataclass(frozen=True)
+class RimObject:
+    """What one registry object of a RegistryObjectList says, with the allowed differences gone."""
+
+    kind: str
+    attributes: tuple[tuple[str, str], ...]
+    slots: tuple[tuple[str, tuple[str, ...]], ...]
+    name: Strings
+    description: Strings
+    version: str | None
+    classifications: tuple[tuple, ...]
+    external_identifiers: tuple[tuple, ...]
+
+
+def rim_objects(object_list: etree._Element) -> dict[str, RimObject]:
+    """Every registry object of `object_list` by id."""
+    beside: dict[str, list[etree._Element]] = {}
+    for classification in object_list.findall("rim:Classification", NS):
+        beside.setdefault(classification.get("classifiedObject", ""), []).append(classification)
+    return {
+        child.get("id", ""): _rim_object(child, beside.get(child.get("id", ""), []))
+        for child in object_list
+        if isinstance(child.tag, str) and etree.QName(child).localname in _REGISTRY_OBJECTS
+    }
+
+
+def _rim_object(element: etree._Element, beside: list[etree._Element]) -> RimObject:
+    kind = etree.QName(element).localname
+    attributes = {
+        name: value
+        for name, value in element.attrib.items()
+        if name != "id" and value and (name, value) != ("isOpaque", "false")
+    }
+    attributes.setdefault("status", _APPROVED)
+    if kind in _OBJECT_TYPES:
+        attributes.setdefault("objectType", _OBJECT_TYPES[kind])
+    version = element.find("rim:VersionInfo", NS)
+    classifications = [*element.findall("rim:Classification", NS), *beside]
+    return RimObject(
+        kind=kind,
+        attributes=tuple(sorted(attributes.items())),
+        slots=_slots_of(element),
+        name=_strings(element, "Name"),
+        description=_strings(element, "Description"),
+        version=None if version is None else version.get("versionName"),
+        classifications=tuple(sorted(map(_classification, classifications), key=repr)),
+        external_identifiers=tuple(
+            sorted(
+                (
+                    _scheme(identifier.get("identificationScheme")),
+                    identifier.get("value"),
+                    _strings(identifier, "Name"),
+                )
+                for identifier in element.findall("rim:ExternalIdentifier", NS)
+            )
+        ),
+    )
+
+
+def _classification(element: etree._Element) -> tuple:
+    return (
+        _scheme(element.get("classificationScheme")),
+        element.get("classificationNode"),
+        element.get("nodeRepresentation") or "",
+        _slots_of(element),
+        _strings(element, "Name"),
+        _strings(element, "Description"),
+    )
+
+
+def _slots_of(element: etree._Element) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    slots: dict[str, list[str]] = {}
+    for slot in element.findall("rim:Slot", NS):
+        name = slot.get("name", "")
+        name = "authorSpecialty" if name == "authorSpeciality" else name
+        values = [
+            (value.text or "").strip() for value in slot.iterfind("rim:ValueList/rim:Value", NS)
+        ]
+        slots.setdefault(name, []).extend(values)
+    return tuple(sorted((name, tuple(values)) for name, values in slots.items()))
+
+
+def _strings(element: etree._Element, tag: str) -> Strings:
+    holder = element.find(f"rim:{tag}", NS)
+    if holder is None:
+        return ()
+    return tuple(
+        (
+            string.get("value", ""),
+            (string.get(_XML_LANG) or "en-US").lower(),
+            (string.get("charset") or "UTF-8").upper(),
+        )
+        for string in holder.findall("rim:LocalizedString", NS)
+    )
+
+
+def _scheme(value: str | None) -> str:
+    return "".join((value or "").split())
+
+
+def assert_says_the_same(original: etree._Element, again: etree._Element) -> None:
+    """`again` holds the registry objects of `original`, each saying the same."""
+    before, after = rim_objects(original), rim_objects(again)
+    assert sorted(after) == sorted(before)
+    for object_id, rim_object in before.items():
+        assert after[object_id] == rim_object, object_id
+
+
+def submission_object_list(request: etree._Element) -> etree._Element:
+    """The RegistryObjectList the codec writes for the SubmitObjectsRequest it reads."""
+    submission = parse_submit_objects_request(request)
+    return registry_object_list(
+        QueryResult(
+            document_entries=submission.document_entries,
+            submission_sets=[submission.submission_set],
+            folders=submission.folders,
+            associations=submission.associations,
+        )
+    )
+
+
+def test_ipf_submit_objects_request_says_the_same_after_parse_and_serialize():
+    request = parse_xml(sample("ipf/SubmitObjectsRequest_ebrs30.xml"))
+
+    again = submission_object_list(request)
+
+    assert_says_the_same(request.find("rim:RegistryObjectList", NS), again)
+
+
+def test_nist_provide_and_register_metadata_says_the_same_after_parse_and_serialize():
+    envelope = read_envelope(parse_xml(sample("nist/soap-pnr.xml")))
+    request = envelope.body.find(".//lcm:SubmitObjectsRequest", NS)
+
+    again = submission_object_list(request)
+
+    assert_says_the_same(request.find("rim:RegistryObjectList", NS), again)
+
+
+def test_nist_leaf_class_response_says_the_same_after_parse_and_serialize():
+    (object_list,) = parse_xml(sample("nist/sq-resp-lc.xml")).iter(
+        f"{{{NS['rim']}}}RegistryObjectList"
+    )
+
+    again = registry_object_list(parse_registry_object_list(object_list))
+
+    assert_says_the_same(object_list, again)
+
+
+def test_the_comparison_notices_a_classification_lost():
+    (object_list,) = parse_xml(sample("nist/sq-resp-lc.xml")).iter(
+        f"{{{NS['rim']}}}RegistryObjectList"
+    )
+    again = registry_object_list(parse_registry_object_list(object_list))
+    event_code = again.find("rim:ExtrinsicObject/rim:Classification", NS)
+    event_code.getparent().remove(event_code)
+
+    with pytest.raises(AssertionError):
+        assert_says_the_same(object_list, again)
 
 
 def test_ipf_iti18_request_is_read():

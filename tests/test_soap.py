@@ -14,6 +14,7 @@ from gateway.soap import (
     parse_envelope,
     response,
 )
+from gateway.soap import envelope as soap_envelope
 
 SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
 SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -45,7 +46,7 @@ def test_addressing_headers_and_first_body_element_are_read():
         )
     )
 
-    assert (request.action, request.message_id, request.reply_to, request.to) == (
+    assert (request.action, request.message_id, request.reply_to.address, request.to) == (
         "urn:a",
         "urn:uuid:1",
         "http://reply",
@@ -206,3 +207,68 @@ def test_receiver_fault_is_http_500_with_a_fault_body():
     assert root.findtext("env:Header/wsa:Action", namespaces=NS) == (
         "http://www.w3.org/2005/08/addressing/soap/fault"
     )
+
+
+def test_fault_to_and_reference_parameters_are_read():
+    request = parse_envelope(
+        envelope(
+            "<wsa:ReplyTo><wsa:Address>http://gw/reply</wsa:Address>"
+            "<wsa:ReferenceParameters><c:Id xmlns:c='urn:c'>7</c:Id></wsa:ReferenceParameters>"
+            "</wsa:ReplyTo>"
+            "<wsa:FaultTo><wsa:Address>http://gw/fault</wsa:Address></wsa:FaultTo>"
+        )
+    )
+
+    assert request.reply_to.address == "http://gw/reply"
+    assert [element.text for element in request.reply_to.reference_parameters] == ["7"]
+    assert request.fault_to.address == "http://gw/fault"
+    assert not request.reply_to.is_anonymous
+
+
+def test_reply_to_without_address_is_anonymous():
+    request = parse_envelope(envelope("<wsa:ReplyTo/>"))
+
+    assert request.reply_to.is_anonymous
+
+
+def test_two_reply_to_headers_are_an_invalid_addressing_header():
+    reply_to = "<wsa:ReplyTo><wsa:Address>http://a</wsa:Address></wsa:ReplyTo>"
+
+    with pytest.raises(SoapFault) as caught:
+        parse_envelope(envelope(reply_to * 2))
+
+    assert caught.value.subcode == f"{{{WSA}}}InvalidAddressingHeader"
+
+
+def test_reply_sent_to_an_address_names_it_in_wsa_to_with_its_reference_parameters():
+    request = parse_envelope(
+        envelope(
+            "<wsa:ReplyTo><wsa:Address>http://gw/reply</wsa:Address>"
+            "<wsa:ReferenceParameters><c:Id xmlns:c='urn:c'>7</c:Id></wsa:ReferenceParameters>"
+            "</wsa:ReplyTo>"
+        )
+    )
+
+    root = soap_envelope(etree.Element("{urn:x}R"), action="urn:a", to=request.reply_to)
+
+    assert root.findtext("env:Header/wsa:To", namespaces=NS) == "http://gw/reply"
+    (block,) = root.iterfind("env:Header/{urn:c}Id", NS)
+    assert block.get(f"{{{WSA}}}IsReferenceParameter") == "true"
+
+
+def test_fault_with_a_subsubcode_nests_it():
+    error = SoapFault(
+        FaultCode.SENDER,
+        "anonymous only",
+        subcode=f"{{{WSA}}}InvalidAddressingHeader",
+        subsubcode=f"{{{WSA}}}OnlyAnonymousAddressSupported",
+    )
+
+    root = etree.fromstring(fault(error).body)
+
+    values = root.xpath("//env:Code//env:Value/text()", namespaces=NS)
+    assert [value.split(":")[-1] for value in values] == [
+        "Sender",
+        "InvalidAddressingHeader",
+        "OnlyAnonymousAddressSupported",
+    ]

@@ -668,3 +668,12 @@ def test_find_documents_refuses_a_parameter_repeated_in_more_than_50_slots(regis
         find(registry_store, XDSDocumentEntryEventCodeList=[["('c^^1.2.3')"]] * 51)
 
     assert [i.code for i in raised.value.issues] == [ErrorCode.REGISTRY_ERROR]
+
+
+def test_find_documents_takes_1000_codes_and_1000_author_patterns(registry_store):
+    register(registry_store, document_entry("2.25.1", class_code=Code("c999", "1.2.3")))
+    codes = ",".join(f"'c{i}^^1.2.3'" for i in range(1000))
+    authors = ",".join(f"'%person{i}%'" for i in range(999))
+
+    assert find(registry_store, XDSDocumentEntryClassCode=[[f"({codes})"]]) == ["2.25.1"]
+    assert find(registry_store, XDSDocumentEntryAuthorPerson=[[f"({authors})"]]) == []

@@ -82,6 +82,7 @@ FIELDS = {
     "healthcareFacilityTypeCode": "healthcare_facility_type_code",
     "languageCode": "language_code",
     "mimeType": "mime_type",
+    "objectType": "object_type",
     "patientId": "patient_id",
     "practiceSettingCode": "practice_setting_code",
     "repositoryUniqueId": "repository_unique_id",
@@ -239,6 +240,17 @@ def test_times_must_be_utc_dtm(registry_store, value):
     assert issues == [(META, "creationTime"), (META, "serviceStartTime")]
 
 
+@pytest.mark.parametrize("value", ["20060230", "20230229", "20240431", "2100022912"])
+def test_times_must_be_real_dates(registry_store, value):
+    assert entry_issues(registry_store, creation_time=value) == [(META, "creationTime")]
+
+
+def test_leap_day_is_a_real_date(registry_store):
+    assert (
+        entry_issues(registry_store, creation_time="20240229", service_stop_time="2000022923") == []
+    )
+
+
 def test_submission_time_must_be_dtm(registry_store):
     sub = submission(document_entry(), submission_time="2024-01-02T03:04:05Z")
     assert found(registry_store, sub) == [(META, sub.submission_set.entry_uuid, "submissionTime")]
@@ -250,6 +262,45 @@ def test_hash_must_be_sha1_in_hex(registry_store):
 
 def test_size_must_not_be_negative(registry_store):
     assert entry_issues(registry_store, size=-1) == [(META, "size")]
+
+
+@pytest.mark.parametrize("options", [None, ITI_65], ids=["ITI-42", "ITI-65"])
+def test_size_must_fit_a_64_bit_integer_on_every_register_path(registry_store, options):
+    assert entry_issues(registry_store, options, size=2**63 - 1) == []
+    assert entry_issues(registry_store, options, size=2**63) == [(META, "size")]
+    assert entry_issues(registry_store, options, size=99999999999999999999999999) == [
+        (META, "size")
+    ]
+
+
+def test_source_patient_info_of_pid_fields_is_valid(registry_store):
+    values = [
+        "PID-3|mrn-1^^^&1.2.3&ISO~mrn-2^^^&1.2.4&ISO",
+        "PID-5|Nordmann^Kari^^^",
+        "PID-7|19560527",
+        "PID-7|195605271230+0100",
+        "PID-8|F",
+        "PID-11|Storgata 1^^Oslo^^0155^NOR",
+    ]
+    assert entry_issues(registry_store, source_patient_info=values) == []
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "PID-7|1956XX27",
+        "PID-7|19560230",
+        "PID-7|19561327",
+        "PID-7|1956.5",
+        "PID-3|^^^&1.2.3&ISO",
+        "PID-3|mrn-1^^^&1.2.3&ISO~",
+        "PID5|Nordmann^Kari",
+        "Nordmann^Kari",
+    ],
+)
+def test_source_patient_info_must_be_pid_fields_of_their_type(registry_store, value):
+    issues = entry_issues(registry_store, source_patient_info=["PID-8|M", value])
+    assert issues == [(META, "sourcePatientInfo")]
 
 
 @pytest.mark.parametrize("value", ["nb-NO", "en", "x-klingon", "zh-Hant-TW"])

@@ -310,12 +310,25 @@ def test_find_documents_of_a_patient_without_documents_is_an_empty_success(app, 
 
 def test_get_documents_by_unique_id(app, client):
     entry = store_document(app, b"get me")
-    body = adhoc_query(GET_DOCUMENTS, {"$XDSDocumentEntryUniqueId": [[f"('{entry.unique_id}')"]]})
+    body = adhoc_query(
+        GET_DOCUMENTS, {"$XDSDocumentEntryUniqueId": [[f"('{entry.unique_id}')"]]}, home=HOME
+    )
 
     root = soap_root(post(client, envelope(QUERY, body)))
 
     (extrinsic,) = root.iterfind(".//rim:ExtrinsicObject", NS)
     assert extrinsic.get("home") == HOME
+
+
+def test_get_query_without_home_is_missing_home_community_id(app, client):
+    entry = store_document(app, b"get me")
+    body = adhoc_query(GET_DOCUMENTS, {"$XDSDocumentEntryUniqueId": [[f"('{entry.unique_id}')"]]})
+
+    root = soap_root(post(client, envelope(QUERY, body)))
+
+    assert status(root) == FAILURE
+    assert error_codes(root) == ["XDSMissingHomeCommunityId"]
+    assert root.find(".//rim:ExtrinsicObject", NS) is None
 
 
 def found_by_event_codes(client, event_code_list: list[list[str]]) -> set[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable
+from typing import TypeVar
 
 from lxml import etree
 
@@ -20,19 +21,26 @@ from registry.metadata import (
     SubmissionSet,
 )
 from registry.store import QueryResult
+from registry.validation.catalogue import Rule
 
+T = TypeVar("T")
 _ToRim = Callable[..., etree._Element]
 
 # Seeds the ids of Classifications and ExternalIdentifiers so a given object always serializes
 # to the same bytes.
 _ID_NAMESPACE = uuid.UUID("0b6f6c0e-5e0b-4c1e-9d2a-7c3f1f1e2a10")
 
+# The single-valued codes of a DocumentEntry: model attribute, ITI TF-3 name, scheme.
 _DOCUMENT_CODES = (
-    ("class_code", v.DOC_CLASS_CODE),
-    ("type_code", v.DOC_TYPE_CODE),
-    ("format_code", v.DOC_FORMAT_CODE),
-    ("healthcare_facility_type_code", v.DOC_HEALTHCARE_FACILITY_TYPE_CODE),
-    ("practice_setting_code", v.DOC_PRACTICE_SETTING_CODE),
+    ("class_code", "classCode", v.DOC_CLASS_CODE),
+    ("type_code", "typeCode", v.DOC_TYPE_CODE),
+    ("format_code", "formatCode", v.DOC_FORMAT_CODE),
+    (
+        "healthcare_facility_type_code",
+        "healthcareFacilityTypeCode",
+        v.DOC_HEALTHCARE_FACILITY_TYPE_CODE,
+    ),
+    ("practice_setting_code", "practiceSettingCode", v.DOC_PRACTICE_SETTING_CODE),
 )
 _DOCUMENT_SLOTS = (
     ("creationTime", "creation_time"),
@@ -99,7 +107,7 @@ def document_entry_to_rim(entry: DocumentEntry, *, home: str | None = None) -> e
 
     for author in entry.authors:
         _add_author(element, v.DOC_AUTHOR, author)
-    for attribute, scheme in _DOCUMENT_CODES:
+    for attribute, _, scheme in _DOCUMENT_CODES:
         if (code := getattr(entry, attribute)) is not None:
             _add_code(element, scheme, code)
     for code in entry.confidentiality_codes:
@@ -265,17 +273,22 @@ def parse_submit_objects_request(element: etree._Element) -> Submission:
 
 
 def document_entry_from_rim(element: etree._Element) -> DocumentEntry:
-    """Read a rim:ExtrinsicObject into a DocumentEntry."""
+    """Read a rim:ExtrinsicObject into a DocumentEntry.
+
+    Raises XdsError(XDSRegistryMetadataError) naming every required attribute missing and every
+    single-valued attribute given more than once.
+    """
     object_id = element.get("id", "")
+    reading = _Reading(object_id)
     slots = _slots(element)
     identifiers = _external_identifiers(element)
     classifications = _classifications(element)
     required = {
-        "uniqueId": identifiers.get(v.DOC_UNIQUE_ID),
-        "patientId": identifiers.get(v.DOC_PATIENT_ID),
+        "uniqueId": reading.one("uniqueId", identifiers.get(v.DOC_UNIQUE_ID)),
+        "patientId": reading.one("patientId", identifiers.get(v.DOC_PATIENT_ID)),
         "mimeType": element.get("mimeType"),
     }
-    _require(object_id, required)
+    reading.require(required)
 
     entry = DocumentEntry(
         entry_uuid=object_id,
@@ -284,28 +297,31 @@ def document_entry_from_rim(element: etree._Element) -> DocumentEntry:
         mime_type=required["mimeType"] or "",
     )
     _read_common(entry, element)
-    if "objectType" in element.attrib:
-        entry.object_type = element.get("objectType", "")
+    # Left empty when absent: objectType is required (ITI TF-3 Table 4.3.1-3), not defaulted.
+    entry.object_type = element.get("objectType", "")
     entry.logical_id = element.get("lid")
     entry.version = _version(element)
 
     for name, attribute in _DOCUMENT_SLOTS:
         if name in slots:
-            setattr(entry, attribute, _single(slots[name]))
-    entry.hash = _single(slots.get("hash"))
-    entry.size = _integer(object_id, "size", _single(slots.get("size")))
+            setattr(entry, attribute, reading.one(name, slots[name]))
+    entry.hash = reading.one("hash", slots.get("hash"))
+    entry.size = reading.integer("size", reading.one("size", slots.get("size")))
     entry.source_patient_info = slots.get("sourcePatientInfo", [])
     entry.reference_id_list = slots.get(v.REFERENCE_ID_LIST, [])
     entry.extra_slots = {k: vs for k, vs in slots.items() if k not in _DOCUMENT_SLOT_NAMES}
 
-    for attribute, scheme in _DOCUMENT_CODES:
-        codes = [_code(c) for c in classifications.get(scheme, [])]
-        setattr(entry, attribute, codes[0] if codes else None)
+    for attribute, name, scheme in _DOCUMENT_CODES:
+        codes = [_code(c, reading) for c in classifications.get(scheme, [])]
+        setattr(entry, attribute, reading.one(name, codes))
     entry.confidentiality_codes = [
-        _code(c) for c in classifications.get(v.DOC_CONFIDENTIALITY_CODE, [])
+        _code(c, reading) for c in classifications.get(v.DOC_CONFIDENTIALITY_CODE, [])
     ]
-    entry.event_code_list = [_code(c) for c in classifications.get(v.DOC_EVENT_CODE_LIST, [])]
-    entry.authors = [_author(c) for c in classifications.get(v.DOC_AUTHOR, [])]
+    entry.event_code_list = [
+        _code(c, reading) for c in classifications.get(v.DOC_EVENT_CODE_LIST, [])
+    ]
+    entry.authors = [_author(c, reading) for c in classifications.get(v.DOC_AUTHOR, [])]
+    reading.done()
     return entry
 
 
@@ -315,40 +331,50 @@ def registry_package_from_rim(
     """Read a rim:RegistryPackage into a SubmissionSet or a Folder.
 
     `node` is the classificationNode given by a sibling Classification, as ITI-41 submissions
-    often carry it outside the package.
+    often carry it outside the package. Raises XdsError (XDSRegistryMetadataError) for a package
+    classified as neither.
     """
     identifiers = _external_identifiers(element)
     classifications = _classifications(element)
     nodes = {c.get("classificationNode") for c in element.findall(qname(RIM, "Classification"))}
     nodes.add(node)
-    is_folder = v.FOLDER_NODE in nodes or (
-        v.SUBMISSION_SET_NODE not in nodes and v.FOLDER_UNIQUE_ID in identifiers
-    )
-    if is_folder:
+    if v.FOLDER_NODE in nodes:
         return _folder_from_rim(element, identifiers, classifications)
-    return _submission_set_from_rim(element, identifiers, classifications)
+    if v.SUBMISSION_SET_NODE in nodes:
+        return _submission_set_from_rim(element, identifiers, classifications)
+    # Guessing the kind from the identifiers would register what the sender never classified.
+    message = (
+        f"the RegistryPackage is classified neither as a SubmissionSet ({v.SUBMISSION_SET_NODE}) "
+        f"nor as a Folder ({v.FOLDER_NODE})"
+    )
+    object_id = element.get("id", "")
+    issue = Rule.REGISTRY_PACKAGE_UNCLASSIFIED.issue(message, object_id, "classificationNode")
+    raise XdsError(issue)
 
 
 def association_from_rim(element: etree._Element) -> Association:
     """Read a rim:Association into an Association."""
-    object_id = element.get("id", "")
+    reading = _Reading(element.get("id", ""))
     required = {
         "associationType": element.get("associationType"),
         "sourceObject": element.get("sourceObject"),
         "targetObject": element.get("targetObject"),
     }
-    _require(object_id, required)
+    reading.require(required)
     slots = _slots(element)
 
     association = Association(
-        entry_uuid=object_id,
+        entry_uuid=reading.object_id,
         association_type=required["associationType"] or "",
         source_object=required["sourceObject"] or "",
         target_object=required["targetObject"] or "",
-        submission_set_status=_single(slots.pop("SubmissionSetStatus", None)),
+        submission_set_status=reading.one(
+            "SubmissionSetStatus", slots.pop("SubmissionSetStatus", None)
+        ),
     )
     _read_common(association, element)
     association.extra_slots = slots
+    reading.done()
     return association
 
 
@@ -357,18 +383,18 @@ def _submission_set_from_rim(
     identifiers: dict[str, str],
     classifications: dict[str, list[etree._Element]],
 ) -> SubmissionSet:
-    object_id = element.get("id", "")
+    reading = _Reading(element.get("id", ""))
     slots = _slots(element)
     required = {
-        "uniqueId": identifiers.get(v.SS_UNIQUE_ID),
-        "sourceId": identifiers.get(v.SS_SOURCE_ID),
-        "patientId": identifiers.get(v.SS_PATIENT_ID),
-        "submissionTime": _single(slots.pop("submissionTime", None)),
+        "uniqueId": reading.one("uniqueId", identifiers.get(v.SS_UNIQUE_ID)),
+        "sourceId": reading.one("sourceId", identifiers.get(v.SS_SOURCE_ID)),
+        "patientId": reading.one("patientId", identifiers.get(v.SS_PATIENT_ID)),
+        "submissionTime": reading.one("submissionTime", slots.pop("submissionTime", None)),
     }
-    _require(object_id, required)
+    reading.require(required)
 
     submission_set = SubmissionSet(
-        entry_uuid=object_id,
+        entry_uuid=reading.object_id,
         unique_id=required["uniqueId"] or "",
         source_id=required["sourceId"] or "",
         patient_id=required["patientId"] or "",
@@ -376,10 +402,11 @@ def _submission_set_from_rim(
         intended_recipients=slots.pop("intendedRecipient", []),
     )
     _read_common(submission_set, element)
-    codes = [_code(c) for c in classifications.get(v.SS_CONTENT_TYPE_CODE, [])]
-    submission_set.content_type_code = codes[0] if codes else None
-    submission_set.authors = [_author(c) for c in classifications.get(v.SS_AUTHOR, [])]
+    codes = [_code(c, reading) for c in classifications.get(v.SS_CONTENT_TYPE_CODE, [])]
+    submission_set.content_type_code = reading.one("contentTypeCode", codes)
+    submission_set.authors = [_author(c, reading) for c in classifications.get(v.SS_AUTHOR, [])]
     submission_set.extra_slots = slots
+    reading.done()
     return submission_set
 
 
@@ -388,23 +415,24 @@ def _folder_from_rim(
     identifiers: dict[str, str],
     classifications: dict[str, list[etree._Element]],
 ) -> Folder:
-    object_id = element.get("id", "")
+    reading = _Reading(element.get("id", ""))
     slots = _slots(element)
     required = {
-        "uniqueId": identifiers.get(v.FOLDER_UNIQUE_ID),
-        "patientId": identifiers.get(v.FOLDER_PATIENT_ID),
+        "uniqueId": reading.one("uniqueId", identifiers.get(v.FOLDER_UNIQUE_ID)),
+        "patientId": reading.one("patientId", identifiers.get(v.FOLDER_PATIENT_ID)),
     }
-    _require(object_id, required)
+    reading.require(required)
 
     folder = Folder(
-        entry_uuid=object_id,
+        entry_uuid=reading.object_id,
         unique_id=required["uniqueId"] or "",
         patient_id=required["patientId"] or "",
-        last_update_time=_single(slots.pop("lastUpdateTime", None)),
-        code_list=[_code(c) for c in classifications.get(v.FOLDER_CODE_LIST, [])],
+        last_update_time=reading.one("lastUpdateTime", slots.pop("lastUpdateTime", None)),
+        code_list=[_code(c, reading) for c in classifications.get(v.FOLDER_CODE_LIST, [])],
     )
     _read_common(folder, element)
     folder.extra_slots = slots
+    reading.done()
     return folder
 
 
@@ -548,11 +576,12 @@ def _classifications(element: etree._Element) -> dict[str, list[etree._Element]]
     return found
 
 
-def _external_identifiers(element: etree._Element) -> dict[str, str]:
-    return {
-        _scheme(identifier.get("identificationScheme")): identifier.get("value", "")
-        for identifier in element.findall(qname(RIM, "ExternalIdentifier"))
-    }
+def _external_identifiers(element: etree._Element) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for identifier in element.findall(qname(RIM, "ExternalIdentifier")):
+        scheme = _scheme(identifier.get("identificationScheme"))
+        found.setdefault(scheme, []).append(identifier.get("value", ""))
+    return found
 
 
 def _package_nodes(element: etree._Element) -> dict[str, str]:
@@ -564,18 +593,18 @@ def _package_nodes(element: etree._Element) -> dict[str, str]:
     return nodes
 
 
-def _code(classification: etree._Element) -> Code:
+def _code(classification: etree._Element, reading: _Reading) -> Code:
     return Code(
         code=classification.get("nodeRepresentation", ""),
-        coding_scheme=_single(_slots(classification).get("codingScheme")) or "",
+        coding_scheme=reading.one("codingScheme", _slots(classification).get("codingScheme")) or "",
         display_name=_localized(classification, "Name") or "",
     )
 
 
-def _author(classification: etree._Element) -> Author:
+def _author(classification: etree._Element, reading: _Reading) -> Author:
     slots = _slots(classification)
     return Author(
-        person=_single(slots.get(v.AUTHOR_PERSON)),
+        person=reading.one(v.AUTHOR_PERSON, slots.get(v.AUTHOR_PERSON)),
         institutions=slots.get(v.AUTHOR_INSTITUTION, []),
         roles=slots.get(v.AUTHOR_ROLE, []),
         specialties=slots.get(v.AUTHOR_SPECIALTY, []) + slots.get(v.AUTHOR_SPECIALTY_OLD, []),
@@ -583,28 +612,48 @@ def _author(classification: etree._Element) -> Author:
     )
 
 
-def _single(values: list[str] | None) -> str | None:
-    return values[0] if values else None
+class _Reading:
+    """What is wrong with one registry object being read, reported together when it is done.
 
+    A single-valued attribute given twice is reported, never cut to its first value: the codec
+    keeps what it cannot represent from being dropped unseen.
+    """
 
-def _integer(object_id: str, attribute: str, value: str | None) -> int | None:
-    if value is None:
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        message = f"{attribute} is not an integer"
-        raise XdsError(
-            Issue(ErrorCode.REGISTRY_METADATA_ERROR, message, object_id, attribute)
-        ) from None
+    def __init__(self, object_id: str) -> None:
+        self.object_id = object_id
+        self.issues: list[Issue] = []
 
+    def one(self, attribute: str, values: list[T] | None) -> T | None:
+        """The value of a single-valued attribute; more than one value is an issue."""
+        if not values:
+            return None
+        if len(values) > 1:
+            message = f"{attribute} is given {len(values)} times; it takes one value"
+            self.issues.append(Rule.ATTRIBUTE_REPEATED.issue(message, self.object_id, attribute))
+        return values[0]
 
-def _require(object_id: str, values: dict[str, str | None]) -> None:
-    missing = [name for name, value in values.items() if not value]
-    if missing:
-        raise XdsError(
-            [
-                Issue(ErrorCode.REGISTRY_METADATA_ERROR, f"{name} is missing", object_id, name)
-                for name in missing
-            ]
-        )
+    def integer(self, attribute: str, value: str | None) -> int | None:
+        """`value` as an integer; anything else is an issue."""
+        if value is None:
+            return None
+        try:
+            return int(value)
+        except ValueError:
+            message = f"{attribute} is not an integer"
+            self.issues.append(
+                Issue(ErrorCode.REGISTRY_METADATA_ERROR, message, self.object_id, attribute)
+            )
+            return None
+
+    def require(self, values: dict[str, str | None]) -> None:
+        """Each of `values` missing or empty is an issue."""
+        self.issues += [
+            Rule.REQUIRED_ATTRIBUTE_MISSING.issue(f"{name} is missing", self.object_id, name)
+            for name, value in values.items()
+            if not value
+        ]
+
+    def done(self) -> None:
+        """Raise XdsError with every issue found, if any."""
+        if self.issues:
+            raise XdsError(self.issues)

@@ -1,4 +1,5 @@
-"""XDS.b RetrieveDocumentSetRequest and RetrieveDocumentSetResponse (ITI-39, ITI-43)."""
+"""XDS.b RetrieveDocumentSetRequest and RetrieveDocumentSetResponse (ITI-39, ITI-43), and the
+DocumentRequest list ITI-86 RemoveDocumentsRequest shares with them."""
 
 from __future__ import annotations
 
@@ -26,9 +27,12 @@ class DocumentRequest:
 
 @dataclass(frozen=True)
 class DocumentResponse:
-    """One DocumentResponse whose Document is an xop:Include of the part `content_id`."""
+    """One DocumentResponse whose Document is an xop:Include of the part `content_id`.
 
-    home_community_id: str
+    `home_community_id` is None in an ITI-43 answer, which carries no HomeCommunityId.
+    """
+
+    home_community_id: str | None
     repository_unique_id: str
     document_unique_id: str
     mime_type: str
@@ -36,7 +40,10 @@ class DocumentResponse:
 
 
 def parse_retrieve_document_set_request(element: etree._Element) -> list[DocumentRequest]:
-    """Read the DocumentRequests; raise XdsError(XDSRepositoryError) if there are none."""
+    """Read the DocumentRequests of a RetrieveDocumentSetRequest or RemoveDocumentsRequest.
+
+    Raises XdsError(XDSRepositoryError) if there are none.
+    """
     requests = [
         DocumentRequest(
             repository_unique_id=text_of(request.find(qname(XDS, "RepositoryUniqueId"))),
@@ -50,7 +57,7 @@ def parse_retrieve_document_set_request(element: etree._Element) -> list[Documen
         for request in element.findall(qname(XDS, "DocumentRequest"))
     ]
     if not requests:
-        message = "RetrieveDocumentSetRequest has no DocumentRequest"
+        message = f"{etree.QName(element).localname} has no DocumentRequest"
         raise XdsError(Issue(ErrorCode.REPOSITORY_ERROR, message))
     return requests
 
@@ -65,7 +72,9 @@ def retrieve_document_set_response(
     element.append(registry_response(status, issues))
     for document in documents:
         response = etree.SubElement(element, qname(XDS, "DocumentResponse"))
-        etree.SubElement(response, qname(XDS, "HomeCommunityId")).text = document.home_community_id
+        if document.home_community_id is not None:
+            home = etree.SubElement(response, qname(XDS, "HomeCommunityId"))
+            home.text = document.home_community_id
         etree.SubElement(
             response, qname(XDS, "RepositoryUniqueId")
         ).text = document.repository_unique_id

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from lxml import etree
 
@@ -41,9 +42,10 @@ def parse_xml(data: bytes) -> etree._Element:
     """Parse an XML document, refusing DTDs, entities and network access; return the root.
 
     A document that declares (or defaults to) UTF-8 but carries bytes that are not UTF-8 is read
-    with each bad byte sequence replaced by U+FFFD, as long as they sit in character data or
-    attribute values: the national gateway sends Latin-1 names inside SAML attributes, and refusing
-    the whole request for a display name helps nobody. Markup stays strict.
+    with each bad byte sequence replaced by U+FFFD, as long as they sit in the SOAP header's
+    character data or attribute values: the national gateway sends Latin-1 names inside SAML
+    attributes, and refusing the whole request for a display name helps nobody. Markup and the
+    SOAP Body stay strict.
     """
     if _has_doctype(data):
         raise XmlRejected("a DOCTYPE is not allowed")
@@ -81,15 +83,32 @@ def _has_doctype(data: bytes) -> bool:
 
 
 def _repair_utf8(data: bytes) -> tuple[bytes, int]:
-    """Replace byte sequences that are not UTF-8 when the document claims UTF-8."""
+    """Replace byte sequences that are not UTF-8 in a SOAP header when the document claims UTF-8.
+
+    The Body is the transaction's payload: there a bad byte would silently change what is
+    registered or asked, so it stays strict and the document is refused.
+    """
     if data[:2] in (b"\xff\xfe", b"\xfe\xff") or not _declares_utf8(data):
         return data, 0
     try:
         data.decode("utf-8")
     except UnicodeDecodeError:
-        text = data.decode("utf-8", errors="replace")
-        return text.encode("utf-8"), text.count(REPLACEMENT) - data.count(REPLACEMENT.encode())
+        body = _SOAP_BODY.search(data)
+        header, payload = (data[: body.start()], data[body.start() :]) if body else (data, b"")
+        try:
+            payload.decode("utf-8")
+        except UnicodeDecodeError:
+            raise XmlRejected("bytes that are not UTF-8 in the SOAP Body") from None
+        if body is None:
+            raise XmlRejected("bytes that are not UTF-8 outside a SOAP header") from None
+        text = header.decode("utf-8", errors="replace")
+        replaced = text.count(REPLACEMENT) - header.count(REPLACEMENT.encode())
+        return text.encode("utf-8") + payload, replaced
     return data, 0
+
+
+# The start tag of a SOAP Body, whatever its prefix.
+_SOAP_BODY = re.compile(rb"<(?:[A-Za-z_][\w.\-]*:)?Body[\s>/]")
 
 
 def _declares_utf8(data: bytes) -> bool:

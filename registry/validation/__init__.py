@@ -4,9 +4,11 @@ ITI-41/ITI-65): one catalogue of rules (`Rule`), each bound to its IHE error cod
 from __future__ import annotations
 
 from registry.errors import Issue
+from registry.lifecycle import latest_versions
 from registry.metadata import Submission
 from registry.store import RegistryStore
 from registry.validation.catalogue import Rule
+from registry.validation.limits import indexed_value_issues
 from registry.validation.norway import norway_rules
 from registry.validation.options import Profile, Transaction, ValidationOptions
 from registry.validation.rules import (
@@ -27,6 +29,7 @@ __all__ = [
     "Rule",
     "Transaction",
     "ValidationOptions",
+    "indexed_value_issues",
     "is_same_document",
     "validate_submission",
 ]
@@ -52,9 +55,9 @@ def validate_submission(
     unique_ids = [e.unique_id for e in submission.document_entries if e.unique_id]
     if unique_ids:
         registered = registry_store.document_entries_by_unique_id(unique_ids)
-        context.registered = {e.unique_id: e for e in registered}
+        context.registered = latest_versions(registered)
 
-    issues: list[Issue] = []
+    issues = indexed_value_issues(submission)
     for rule_group in IHE_RULES:
         issues += rule_group(context)
     if options.profile == Profile.NORWAY:

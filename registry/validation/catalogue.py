@@ -19,6 +19,10 @@ class Rule(Enum):
         ErrorCode.REGISTRY_METADATA_ERROR,
         "a required attribute is missing",
     )
+    ATTRIBUTE_REPEATED = (
+        ErrorCode.REGISTRY_METADATA_ERROR,
+        "a single-valued attribute (classCode, creationTime, ...) is given once at most",
+    )
     DOCUMENT_ENTRY_TYPE_NOT_STABLE = (
         ErrorCode.REGISTRY_METADATA_ERROR,
         "a Register transaction carries stable DocumentEntries only",
@@ -32,9 +36,28 @@ class Rule(Enum):
     OID_MALFORMED = ErrorCode.REGISTRY_METADATA_ERROR, "not an OID of at most 64 characters"
     DOCUMENT_UNIQUE_ID_MALFORMED = ErrorCode.REGISTRY_METADATA_ERROR, "malformed document uniqueId"
     CX_MALFORMED = ErrorCode.REGISTRY_METADATA_ERROR, "not a CX id^^^&OID&ISO"
-    DTM_MALFORMED = ErrorCode.REGISTRY_METADATA_ERROR, "not a UTC DTM YYYY[MM[DD[hh[mm[ss]]]]]"
+    DTM_MALFORMED = (
+        ErrorCode.REGISTRY_METADATA_ERROR,
+        "not a UTC DTM YYYY[MM[DD[hh[mm[ss]]]]] of a real date and time",
+    )
     HASH_MALFORMED = ErrorCode.REGISTRY_METADATA_ERROR, "not a SHA-1 in hexadecimal"
     SIZE_NEGATIVE = ErrorCode.REGISTRY_METADATA_ERROR, "size is negative"
+    SIZE_TOO_LARGE = (
+        ErrorCode.REGISTRY_METADATA_ERROR,
+        "size is at most 2^63-1 bytes, on every register path (formats.SIZE_MAX)",
+    )
+    SOURCE_PATIENT_INFO_MALFORMED = (
+        ErrorCode.REGISTRY_METADATA_ERROR,
+        "a sourcePatientInfo value is PID-n|field, PID-3 a CX with an id, PID-7 an HL7 DTM",
+    )
+    VALUE_TOO_LONG = (
+        ErrorCode.REGISTRY_METADATA_ERROR,
+        "a value the registry indexes is within the length limit of registry/validation/limits.py",
+    )
+    REGISTRY_PACKAGE_UNCLASSIFIED = (
+        ErrorCode.REGISTRY_METADATA_ERROR,
+        "a RegistryPackage is classified as SubmissionSet or Folder (ITI TF-3 4.2.3.3, 4.2.3.4)",
+    )
     LANGUAGE_CODE_MALFORMED = ErrorCode.REGISTRY_METADATA_ERROR, "not an RFC 5646 language tag"
     MIME_TYPE_MALFORMED = ErrorCode.REGISTRY_METADATA_ERROR, "not a MIME type"
     CODE_INCOMPLETE = ErrorCode.REGISTRY_METADATA_ERROR, "a code needs a value and a codingScheme"
@@ -94,7 +117,8 @@ class Rule(Enum):
     )
     NORWAY_PATIENT_ID_MALFORMED = (
         ErrorCode.REGISTRY_METADATA_ERROR,
-        "a fødselsnummer or D-nummer has a valid date and check digits",
+        "a fødselsnummer or D-nummer has a real date of birth, an FH-nummer a leading 8 or 9, "
+        "and each its two check digits",
     )
     NORWAY_SYNTHETIC_PATIENT_ID = (
         ErrorCode.UNKNOWN_PATIENT_ID,

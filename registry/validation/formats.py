@@ -6,12 +6,15 @@ rules can put that reason into the message.
 
 from __future__ import annotations
 
+import calendar
 import re
 import uuid
 
 OID_MAX_LENGTH = 64
 DOCUMENT_UNIQUE_ID_MAX_BYTES = 128
 UNIQUE_ID_EXTENSION_MAX_LENGTH = 16
+# DocumentEntry.size is a byte count; a signed 64-bit integer holds any document a store can keep.
+SIZE_MAX = 2**63 - 1
 
 _OID = re.compile(r"[0-2](\.(0|[1-9][0-9]*))+")
 _DTM = re.compile(r"\d{4}(\d{2}){0,5}")
@@ -21,6 +24,9 @@ _LANGUAGE = re.compile(r"([A-Za-z]{2,3}|[iIxX])(-[A-Za-z0-9]{1,8})*")
 _TOKEN = r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}"
 _MIME_TYPE = re.compile(rf"{_TOKEN}/{_TOKEN}(\s*;\s*{_TOKEN}=(\"[^\"]*\"|[^;\s]+))*")
 _DTM_LIMITS = ((4, 6, 1, 12), (6, 8, 1, 31), (8, 10, 0, 23), (10, 12, 0, 59), (12, 14, 0, 59))
+# An HL7 v2 DTM as PID-7 carries it: seconds may have a fraction, and a time zone offset may follow.
+_HL7_DTM = re.compile(r"(\d{4}(?:\d{2}){0,5})(\.\d{1,4})?([+-]\d{4})?")
+_SOURCE_PATIENT_INFO = re.compile(r"PID-([1-9][0-9]?)\|(.*)", re.DOTALL)
 
 
 def oid_problem(value: str, *, max_length: int | None = OID_MAX_LENGTH) -> str | None:
@@ -130,12 +136,20 @@ def id_of(cx: str) -> str:
 
 
 def dtm_problem(value: str) -> str | None:
-    """A UTC DTM YYYY[MM[DD[hh[mm[ss]]]]] with fields in range; no time zone, no fraction."""
+    """A UTC DTM YYYY[MM[DD[hh[mm[ss]]]]] naming a real instant; no time zone, no fraction."""
     if not _DTM.fullmatch(value):
         return f"{value!r} is not YYYY[MM[DD[hh[mm[ss]]]]]"
+    return _dtm_range_problem(value)
+
+
+def _dtm_range_problem(digits: str) -> str | None:
     for start, end, low, high in _DTM_LIMITS:
-        if len(value) >= end and not low <= int(value[start:end]) <= high:
-            return f"{value!r} has a field out of range"
+        if len(digits) >= end and not low <= int(digits[start:end]) <= high:
+            return f"{digits!r} has a field out of range"
+    if len(digits) >= 8:
+        year, month, day = int(digits[:4]), int(digits[4:6]), int(digits[6:8])
+        if day > calendar.monthrange(year, month)[1]:
+            return f"{digits[:8]!r} is not a date: {year:04d}-{month:02d} has no day {day}"
     return None
 
 
@@ -186,3 +200,26 @@ def xtn_problem(value: str) -> str | None:
     if any(components[i] for i in (0, 4, 5, 6, 11)):
         return None
     return f"{value!r} has neither an address nor a number"
+
+
+def source_patient_info_problem(value: str) -> str | None:
+    """One sourcePatientInfo value: `PID-n|field` (ITI TF-3 4.2.3.2.24).
+
+    The fields with a type the registry can check are checked: PID-3 holds CX identifiers, each
+    with an id (CX.1); PID-7, the date of birth, is an HL7 DTM on a real date.
+    """
+    match = _SOURCE_PATIENT_INFO.fullmatch(value)
+    if match is None:
+        return f"{value!r} is not PID-n|value"
+    field, content = int(match.group(1)), match.group(2)
+    if field == 3:
+        for identifier in content.split("~"):
+            if not identifier.split("^", 1)[0]:
+                return f"PID-3 {identifier!r} has no id (CX.1)"
+    if field == 7 and content:
+        hl7_dtm = _HL7_DTM.fullmatch(content)
+        if hl7_dtm is None or (hl7_dtm.group(2) and len(hl7_dtm.group(1)) < 14):
+            return f"PID-7 {content!r} is not an HL7 DTM"
+        if problem := _dtm_range_problem(hl7_dtm.group(1)):
+            return f"PID-7 {problem}"
+    return None

@@ -9,6 +9,7 @@ their code system, author roles only when they claim Volven 9060.
 
 from __future__ import annotations
 
+import calendar
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -90,15 +91,19 @@ def patient_id_rules(context: Context) -> list[Issue]:
 def person_identifier_problem(authority: str, number: str) -> str | None:
     """Say what is wrong with a national person identifier under `authority`, or None.
 
-    Fødselsnummer and D-nummer: DDMMYY, three individual digits and two mod-11 check digits; a
-    D-nummer adds 4 to the first digit. FH-nummer: 11 digits starting with 8 or 9. DUF: 12 digits.
+    Fødselsnummer and D-nummer: a date of birth DDMMYY, three individual digits and two mod-11
+    check digits; a D-nummer adds 4 to the first digit, a synthetic one 40 or 80 to the month.
+    The date must exist in the century the individual digits give (29 February included).
+    FH-nummer: 11 digits, the first 8 or 9, and the same two check digits. DUF: 12 digits.
     """
     if authority == DUF_NUMMER:
         return None if _digits(number, 12) else "a DUF-nummer is 12 digits"
     if not _digits(number, 11):
         return "a Norwegian person identifier is 11 digits"
     if authority == FELLES_HJELPENUMMER:
-        return None if number[0] in "89" else "an FH-nummer starts with 8 or 9"
+        if number[0] not in "89":
+            return "an FH-nummer starts with 8 or 9"
+        return None if has_valid_check_digits(number) else "the check digits are wrong"
 
     day, month = int(number[0:2]), int(number[2:4])
     if authority == D_NUMMER:
@@ -106,8 +111,9 @@ def person_identifier_problem(authority: str, number: str) -> str | None:
             return "a D-nummer adds 4 to the first digit of the day"
         day -= _D_NUMMER_DAY_OFFSET
     month = _real_month(month)
-    if not (1 <= day <= 31 and 1 <= month <= 12):
-        return f"{number[:4]} is not a day and month"
+    year = _birth_year(int(number[4:6]), int(number[6:9]))
+    if not (1 <= month <= 12 and 1 <= day <= calendar.monthrange(year, month)[1]):
+        return f"{number[:6]} is not a date of birth"
     if not has_valid_check_digits(number):
         return "the check digits are wrong"
     return None
@@ -271,6 +277,22 @@ def _bare_oid(value: str) -> str:
 
 def _digits(value: str, length: int) -> bool:
     return len(value) == length and value.isascii() and value.isdigit()
+
+
+def _birth_year(year: int, individual: int) -> int:
+    """The four-digit year of birth, from the two-digit year and the individual digits.
+
+    Skatteetaten's series: 000-499 are born 1900-1999, 500-749 with a year from 54 in the 1800s,
+    900-999 with a year from 40 in the 1900s, 500-999 with a year below 40 in the 2000s.
+    """
+    if individual <= 499 or (individual >= 900 and year >= 40):
+        return 1900 + year
+    if individual <= 749 and year >= 54:
+        return 1800 + year
+    if year <= 39:
+        return 2000 + year
+    # No series gives this pair a century; 2000 is a leap year, so only the day and month count.
+    return 2000 + year
 
 
 def _real_month(month: int) -> int:

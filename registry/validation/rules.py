@@ -55,6 +55,7 @@ DOCUMENT_ENTRY_REQUIRED = (
     Required("healthcareFacilityTypeCode", lambda e: e.healthcare_facility_type_code),
     Required("languageCode", lambda e: e.language_code, _ROBUST_MHD),
     Required("mimeType", lambda e: e.mime_type),
+    Required("objectType", lambda e: e.object_type),
     Required("patientId", lambda e: e.patient_id),
     Required("practiceSettingCode", lambda e: e.practice_setting_code),
     Required("repositoryUniqueId", lambda e: e.repository_unique_id),
@@ -90,13 +91,7 @@ class Context:
     @property
     def submitted_ids(self) -> set[str]:
         """The entryUUIDs (or symbols) of every object of the submission."""
-        s = self.submission
-        return {
-            s.submission_set.entry_uuid,
-            *(e.entry_uuid for e in s.document_entries),
-            *(f.entry_uuid for f in s.folders),
-            *(a.entry_uuid for a in s.associations),
-        }
+        return set(self.submission.entry_uuids())
 
 
 def required_attributes(context: Context) -> list[Issue]:
@@ -124,14 +119,8 @@ def document_entry_formats(context: Context) -> list[Issue]:
     issues: list[Issue] = []
     for entry in context.submission.document_entries:
         check = _Checker(entry.entry_uuid, issues)
-        check.entry_uuid(entry.entry_uuid)
-        check.value(
-            Rule.DOCUMENT_UNIQUE_ID_MALFORMED,
-            "uniqueId",
-            entry.unique_id,
-            _formats_of(context).document_unique_id,
-        )
-        check.value(Rule.CX_MALFORMED, "patientId", entry.patient_id, formats.cx_problem)
+        unique_id_format = _formats_of(context).document_unique_id
+        check.identity(entry, Rule.DOCUMENT_UNIQUE_ID_MALFORMED, unique_id_format)
         check.value(
             Rule.CX_MALFORMED, "sourcePatientId", entry.source_patient_id, formats.source_cx_problem
         )
@@ -141,6 +130,16 @@ def document_entry_formats(context: Context) -> list[Issue]:
         check.value(Rule.HASH_MALFORMED, "hash", entry.hash, formats.hash_problem)
         if entry.size is not None and entry.size < 0:
             check.report(Rule.SIZE_NEGATIVE, "size", f"size {entry.size} is negative")
+        if entry.size is not None and entry.size > formats.SIZE_MAX:
+            message = f"size {entry.size} is larger than {formats.SIZE_MAX}"
+            check.report(Rule.SIZE_TOO_LARGE, "size", message)
+        for value in entry.source_patient_info:
+            check.value(
+                Rule.SOURCE_PATIENT_INFO_MALFORMED,
+                "sourcePatientInfo",
+                value,
+                formats.source_patient_info_problem,
+            )
         check.value(
             Rule.LANGUAGE_CODE_MALFORMED,
             "languageCode",
@@ -167,7 +166,7 @@ def document_entry_formats(context: Context) -> list[Issue]:
         check.codes("confidentialityCode", entry.confidentiality_codes)
         check.codes("eventCodeList", entry.event_code_list)
         check.authors(entry.authors)
-        if entry.object_type != DocumentEntryType.STABLE:
+        if entry.object_type and entry.object_type != DocumentEntryType.STABLE:
             message = f"objectType {entry.object_type} is not the stable DocumentEntry type"
             check.report(Rule.DOCUMENT_ENTRY_TYPE_NOT_STABLE, "objectType", message)
     return issues
@@ -178,10 +177,8 @@ def submission_set_formats(context: Context) -> list[Issue]:
     submission_set = context.submission.submission_set
     issues: list[Issue] = []
     check = _Checker(submission_set.entry_uuid, issues)
-    check.entry_uuid(submission_set.entry_uuid)
-    check.value(Rule.OID_MALFORMED, "uniqueId", submission_set.unique_id, _formats_of(context).oid)
+    check.identity(submission_set, Rule.OID_MALFORMED, _formats_of(context).oid)
     check.value(Rule.OID_MALFORMED, "sourceId", submission_set.source_id, _formats_of(context).oid)
-    check.value(Rule.CX_MALFORMED, "patientId", submission_set.patient_id, formats.cx_problem)
     check.value(
         Rule.DTM_MALFORMED, "submissionTime", submission_set.submission_time, formats.dtm_problem
     )
@@ -195,9 +192,7 @@ def folder_formats(context: Context) -> list[Issue]:
     issues: list[Issue] = []
     for folder in context.submission.folders:
         check = _Checker(folder.entry_uuid, issues)
-        check.entry_uuid(folder.entry_uuid)
-        check.value(Rule.OID_MALFORMED, "uniqueId", folder.unique_id, _formats_of(context).oid)
-        check.value(Rule.CX_MALFORMED, "patientId", folder.patient_id, formats.cx_problem)
+        check.identity(folder, Rule.OID_MALFORMED, _formats_of(context).oid)
         check.value(
             Rule.DTM_MALFORMED, "lastUpdateTime", folder.last_update_time, formats.dtm_problem
         )
@@ -280,13 +275,7 @@ def identity_rules(context: Context) -> list[Issue]:
     s = context.submission
     issues: list[Issue] = []
 
-    all_ids = [
-        s.submission_set.entry_uuid,
-        *(e.entry_uuid for e in s.document_entries),
-        *(f.entry_uuid for f in s.folders),
-        *(a.entry_uuid for a in s.associations),
-    ]
-    for entry_uuid, count in Counter(all_ids).items():
+    for entry_uuid, count in Counter(s.entry_uuids()).items():
         if count > 1:
             message = f"entryUUID {entry_uuid} names {count} objects of the submission"
             issues.append(
@@ -364,12 +353,7 @@ IHE_RULES: tuple[Callable[[Context], list[Issue]], ...] = (
 
 def referenced_ids(submission: Submission) -> list[str]:
     """Association ends outside the submission that could be registry objects."""
-    submitted = {
-        submission.submission_set.entry_uuid,
-        *(e.entry_uuid for e in submission.document_entries),
-        *(f.entry_uuid for f in submission.folders),
-        *(a.entry_uuid for a in submission.associations),
-    }
+    submitted = set(submission.entry_uuids())
     ends = (end for a in submission.associations for end in (a.source_object, a.target_object))
     return sorted({e for e in ends if e not in submitted and not formats.is_symbolic_id(e)})
 
@@ -456,6 +440,17 @@ class _Checker:
     def entry_uuid(self, value: str) -> None:
         if reason := formats.entry_uuid_problem(value):
             self.report(Rule.ENTRY_UUID_MALFORMED, "entryUUID", reason)
+
+    def identity(
+        self,
+        item: DocumentEntry | SubmissionSet | Folder,
+        unique_id_rule: Rule,
+        unique_id_problem: Callable[[str], str | None],
+    ) -> None:
+        """Check what an object is known by: its entryUUID, uniqueId and patientId."""
+        self.entry_uuid(item.entry_uuid)
+        self.value(unique_id_rule, "uniqueId", item.unique_id, unique_id_problem)
+        self.value(Rule.CX_MALFORMED, "patientId", item.patient_id, formats.cx_problem)
 
     def codes(self, attribute: str, codes: Iterable[Code | None]) -> None:
         for code in codes:
