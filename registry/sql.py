@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import fields, is_dataclass
 from functools import cache
 from pathlib import Path
@@ -23,9 +24,11 @@ from sqlalchemy import (
     event,
     exists,
     false,
+    literal,
     null,
     or_,
     select,
+    union_all,
     update,
 )
 from sqlalchemy.engine import make_url
@@ -140,6 +143,12 @@ class SqlRegistryStore(RegistryStore):
     def __init__(self, url: str) -> None:
         self._engine = create_registry_engine(url)
         upgrade_engine(self._engine)
+        # SQLite has one writer at a time, and a writer that finds the lock taken polls for it
+        # with growing sleeps (up to 100 ms). Threads of this process queue here instead and get
+        # the lock the moment it is free; BEGIN IMMEDIATE still guards against other processes.
+        self._write_lock: AbstractContextManager[Any] = (
+            threading.Lock() if self._engine.dialect.name == "sqlite" else nullcontext()
+        )
 
     @property
     def engine(self) -> Engine:
@@ -347,7 +356,7 @@ class SqlRegistryStore(RegistryStore):
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
-        with self._engine.connect() as connection:
+        with self._write_lock, self._engine.connect() as connection:
             connection.execution_options(xcads_write=True)
             with connection.begin():
                 yield connection
@@ -570,40 +579,52 @@ def _duplicates_in_message(submission: Submission) -> list[Issue]:
 def _conflicts_with_registry(
     connection: Connection, submission: Submission, plan: LifecyclePlan
 ) -> list[Issue]:
-    issues: list[Issue] = []
     wanted: dict[str, dict[str, str]] = {}
     for entry_uuid, unique_id, table in _identified_objects(submission):
         # A new version shares its uniqueId with the versions before it.
         if entry_uuid not in plan.new_versions:
             wanted.setdefault(table.name, {})[unique_id] = entry_uuid
-
-    for table in (document_entry, submission_set, folder):
-        entry_uuid_of = wanted.get(table.name, {})
-        for chunk in _chunks(list(entry_uuid_of)):
-            statement = select(table.c.unique_id).where(table.c.unique_id.in_(chunk))
-            for unique_id in connection.scalars(statement):
-                issues.append(
-                    Issue(
-                        ErrorCode.DUPLICATE_UNIQUE_ID_IN_REGISTRY,
-                        f"uniqueId {unique_id} is already in the registry",
-                        entry_uuid_of[unique_id],
-                        "uniqueId",
-                    )
-                )
-
     entry_uuids = list(dict.fromkeys(submission.entry_uuids()))
-    for table in (document_entry, submission_set, folder, association):
-        for chunk in _chunks(entry_uuids):
-            statement = select(table.c.entry_uuid).where(table.c.entry_uuid.in_(chunk))
-            for entry_uuid in connection.scalars(statement):
-                issues.append(
-                    Issue(
-                        ErrorCode.REGISTRY_METADATA_ERROR,
-                        f"entryUUID {entry_uuid} is already in the registry",
-                        entry_uuid,
-                        "entryUUID",
-                    )
-                )
+
+    # One round trip for the usual submission: every lookup is a branch of one UNION ALL.
+    lookups = [
+        select(literal("unique_id"), literal(table.name), table.c.unique_id).where(
+            table.c.unique_id.in_(chunk)
+        )
+        for table in (document_entry, submission_set, folder)
+        for chunk in _chunks(list(wanted.get(table.name, {})))
+    ]
+    lookups += [
+        select(literal("entry_uuid"), literal(table.name), table.c.entry_uuid).where(
+            table.c.entry_uuid.in_(chunk)
+        )
+        for table in (document_entry, submission_set, folder, association)
+        for chunk in _chunks(entry_uuids)
+    ]
+    if not lookups:
+        return []
+    found = connection.execute(union_all(*lookups)).all()
+
+    issues = [
+        Issue(
+            ErrorCode.DUPLICATE_UNIQUE_ID_IN_REGISTRY,
+            f"uniqueId {value} is already in the registry",
+            wanted[table_name][value],
+            "uniqueId",
+        )
+        for kind, table_name, value in found
+        if kind == "unique_id"
+    ]
+    issues += [
+        Issue(
+            ErrorCode.REGISTRY_METADATA_ERROR,
+            f"entryUUID {value} is already in the registry",
+            value,
+            "entryUUID",
+        )
+        for kind, _, value in found
+        if kind == "entry_uuid"
+    ]
     return issues
 
 

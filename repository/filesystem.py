@@ -60,6 +60,9 @@ class FilesystemDocumentStore(DocumentStore):
         # The modification time now says when the document became visible: `xcads repair`
         # leaves recent documents alone, as their registry transaction may not have committed.
         os.utime(target)
+        # The bytes were synced when staged; syncing the folder makes the new name durable
+        # before the registry commits, so a registry row that survives a crash finds its file.
+        _sync_folder(target.parent)
 
     def discard(self, staged: StagedDocument) -> None:
         """Remove a staging file."""
@@ -102,6 +105,14 @@ class FilesystemDocumentStore(DocumentStore):
         # A shard level keeps folders small at millions of documents.
         shard = hashlib.sha1(name.encode("utf-8"), usedforsecurity=False).hexdigest()[:2]
         return self.objects / shard / name
+
+
+def _sync_folder(folder: Path) -> None:
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def _entries(folder: Path) -> Iterator[os.DirEntry]:

@@ -1,6 +1,6 @@
 """Repository benchmark: a 200 MB document in (ITI-41) and out (ITI-39), and ITI-41 submissions/s.
 
-Run `python bench/repository.py` (`--size-mb`, `--submissions`, `--clients` to vary it). The
+Run `python bench/retrieve.py` (`--size-mb`, `--submissions`, `--clients` to vary it). The
 script starts `xcads serve` on the embedded default (SQLite and files in a temporary folder) and
 talks HTTP to it from this process. For the large document it reports throughput and how much the
 server's resident memory grew (VmRSS before, VmHWM after, from /proc); the targets are growth
