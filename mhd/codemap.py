@@ -271,7 +271,7 @@ def _read(path: Path) -> Any:
     except json.JSONDecodeError as error:
         raise CodeMapError(f"{path}: is not JSON: {error}") from None
     except yaml.YAMLError as error:
-        raise CodeMapError(f"{path}: is not YAML: {error}") from None
+        raise CodeMapError(f"{path}: is not YAML: {' '.join(str(error).split())}") from None
     raise CodeMapError(f"{path}: a code map is a .json ConceptMap or a .yaml/.yml file")
 
 
@@ -377,10 +377,12 @@ def _add_yaml_map(code_map: CodeMap, content: Any, path: Path) -> None:
 
 def _put(source: SourceSystem, code: str, target: Target, origin: str) -> None:
     known = source.codes.get(code)
-    if (known is not None and known != target) or code in source.untranslatable:
+    same = known is not None and (known.system, known.code) == (target.system, target.code)
+    if (known is not None and not same) or code in source.untranslatable:
         message = f"{source.system}|{code} is mapped differently elsewhere ({source.origin})"
         raise CodeMapError(f"{origin}: {message}")
-    source.codes[code] = target
+    if known is None or not known.display:
+        source.codes[code] = target
 
 
 def _untranslatable(source: SourceSystem, code: str, origin: str) -> None:
@@ -399,11 +401,17 @@ def _set_unmapped(
     source.unmapped = unmapped
 
 
+# How pydantic names the member of a union in an error's location; not part of the file's path.
+_UNION_TAGS = ("_Yaml", "literal[", "constrained-str")
+
+
 def _validation_message(path: Path, root: str, error: ValidationError) -> str:
     problems = []
     for problem in error.errors()[:5]:
         where = root
         for part in problem["loc"]:
+            if isinstance(part, str) and part.startswith(_UNION_TAGS):
+                continue
             where += f"[{part}]" if isinstance(part, int) else f".{part}"
         where = where.lstrip(".") or "(top level)"
         problems.append(f"{where}: {problem['msg']}")
