@@ -126,6 +126,36 @@ def test_submission_set_designation_type_is_translated(tmp_path):
     assert submission_set.content_type_code == Code("A01-2", VOLVEN_9602, "Kriseplan")
 
 
+def test_author_specialty_of_a_contained_practitioner_role_is_translated(tmp_path):
+    specialties = write(
+        tmp_path,
+        "specialties.yaml",
+        "groups:\n  - source: http://epj.example.no/fhir/CodeSystem/spesialitet\n"
+        "    target: urn:oid:2.16.578.1.12.4.1.1.7426\n"
+        "    codes:\n      ALLM: {code: '1', display: Allmennmedisin}\n",
+    )
+    bundle = example_bundle()
+    document = bundle["entry"][DOCUMENT]["resource"]
+    local = {"system": "http://epj.example.no/fhir/CodeSystem/spesialitet", "code": "ALLM"}
+    document["contained"].append(
+        {
+            "resourceType": "PractitionerRole",
+            "id": "role",
+            "practitioner": {"reference": "#author"},
+            "specialty": [{"coding": [local]}],
+        }
+    )
+    document["author"] = [{"reference": "#role"}]
+    with service(tmp_path, specialties) as client:
+        response = post(client, bundle)
+        entry = stored_entry(client, bundle)
+
+    assert response.status_code == 200, response.text
+    assert entry.authors[0].specialties == ["1^^^&2.16.578.1.12.4.1.1.7426&ISO"]
+    (issue,) = response.json()["entry"][DOCUMENT]["response"]["outcome"]["issue"]
+    assert issue["expression"] == [f"{DOCUMENT_PATH}.contained[2].specialty[0].coding[0]"]
+
+
 def test_translation_comes_before_norwegian_validation(tmp_path):
     norway = {"profile": "norway", "accept_synthetic_ids": True}
     with service(tmp_path / "without", **norway) as client:
