@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -31,6 +33,8 @@ from registry.errors import ErrorCode
 FHIR_JSON = "application/fhir+json"
 JSON_MEDIA_TYPES = frozenset({FHIR_JSON, "application/json", "application/json+fhir"})
 
+T = TypeVar("T")
+
 log = logging.getLogger("xcads.mhd")
 router = APIRouter()
 
@@ -41,16 +45,8 @@ async def provide_document_bundle(request: Request) -> JSONResponse:
     """ITI-65 Provide Document Bundle: answer a transaction-response or an OperationOutcome."""
     started = time.perf_counter()
     try:
-        body = await _json_body(request)
-        state = request.app.state
-        received = await run_in_threadpool(
-            receive_bundle,
-            body,
-            settings=state.settings,
-            registry=state.registry,
-            documents=state.documents,
-            code_map=state.code_map,
-        )
+        documents = request.app.state.documents
+        received = await _handle_body(request, receive_bundle, documents=documents)
     except BundleRejected as rejected:
         log.info(
             "iti65.rejected status=%d codes=%s ms=%.1f",
@@ -84,15 +80,7 @@ async def validate_document_bundle(request: Request) -> JSONResponse:
     """
     started = time.perf_counter()
     try:
-        body = await _json_body(request)
-        state = request.app.state
-        result = await run_in_threadpool(
-            validate_bundle,
-            body,
-            settings=state.settings,
-            registry=state.registry,
-            code_map=state.code_map,
-        )
+        result = await _handle_body(request, validate_bundle)
     except BundleRejected as rejected:
         log.info("iti65.validate.refused status=%d ms=%.1f", rejected.http_status, _ms(started))
         return _fhir(operation_outcome(rejected.issues), rejected.http_status)
@@ -109,6 +97,23 @@ async def validate_document_bundle(request: Request) -> JSONResponse:
         _ms(started),
     )
     return _fhir(validation_parameters(result), 200)
+
+
+async def _handle_body(request: Request, handle: Callable[..., T], **arguments: Any) -> T:
+    """Give a FHIR JSON body, with the app's settings, registry and code map, to `handle`.
+
+    `handle` runs in a worker thread, as it parses, maps and reads the registry.
+    """
+    body = await _json_body(request)
+    state = request.app.state
+    return await run_in_threadpool(
+        handle,
+        body,
+        settings=state.settings,
+        registry=state.registry,
+        code_map=state.code_map,
+        **arguments,
+    )
 
 
 async def _json_body(request: Request) -> bytes:

@@ -25,15 +25,22 @@ def example_bundle() -> dict:
     return json.loads((EXAMPLES / "iti65-provide-bundle.json").read_text(encoding="utf-8-sig"))
 
 
-def local_bundle(type_code: str = "EPI", class_code: str = "SAMMENFATNING") -> dict:
-    """The example bundle as the EPR sends it: local document type, class and unit."""
+def local_bundle(
+    type_code: str | None = "EPI",
+    class_code: str | None = "SAMMENFATNING",
+    unit: str | None = "OVERV",
+) -> dict:
+    """The example bundle as the EPR sends it: local document type, class and unit (None keeps
+    the national code)."""
     bundle = example_bundle()
     document = bundle["entry"][DOCUMENT]["resource"]
-    document["type"] = {"coding": [{"system": LOCAL_TYPES, "code": type_code}]}
-    document["category"] = [{"coding": [{"system": LOCAL_CLASSES, "code": class_code}]}]
-    document["context"]["practiceSetting"] = {
-        "coding": [{"system": LOCAL_UNITS, "code": "OVERV", "display": "Overvåkning"}]
-    }
+    if type_code is not None:
+        document["type"] = {"coding": [{"system": LOCAL_TYPES, "code": type_code}]}
+    if class_code is not None:
+        document["category"] = [{"coding": [{"system": LOCAL_CLASSES, "code": class_code}]}]
+    if unit is not None:
+        local = {"system": LOCAL_UNITS, "code": unit, "display": "Overvåkning"}
+        document["context"]["practiceSetting"] = {"coding": [local]}
     return bundle
 
 

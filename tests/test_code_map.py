@@ -42,6 +42,14 @@ def service(tmp_path: Path, *maps: Path, **settings) -> TestClient:
     )
 
 
+def submit(tmp_path: Path, bundle: dict, *maps: Path):
+    """POST the bundle to a service with these code maps; the response and the stored entry."""
+    with service(tmp_path, *maps) as client:
+        response = post(client, bundle)
+        assert response.status_code == 200, response.text
+        return response, stored_entry(client, bundle)
+
+
 def stored_entry(client: TestClient, bundle: dict):
     (entry,) = client.app.state.registry.document_entries_by_unique_id([document_unique_id(bundle)])
     return entry
@@ -63,11 +71,8 @@ def concept_map(*groups: dict) -> dict:
 
 def test_yaml_map_translates_local_type_class_and_practice_setting(tmp_path):
     bundle = local_bundle()
-    with service(tmp_path, YAML_MAP) as client:
-        response = post(client, bundle)
-        entry = stored_entry(client, bundle)
+    _, entry = submit(tmp_path, bundle, YAML_MAP)
 
-    assert response.status_code == 200, response.text
     assert entry.type_code == Code("A03-2", VOLVEN_9602, "Epikrise")
     assert entry.class_code == Code("A00-1", VOLVEN_9602, "Epikriser og sammenfatninger")
     assert entry.practice_setting_code == Code("A04", VOLVEN_8651, "Overvåkningsenhet")
@@ -75,11 +80,8 @@ def test_yaml_map_translates_local_type_class_and_practice_setting(tmp_path):
 
 def test_concept_map_translates_with_equivalence_wider(tmp_path):
     bundle = local_bundle(type_code="POLI-NOTAT")
-    with service(tmp_path, CONCEPT_MAP) as client:
-        response = post(client, bundle)
-        entry = stored_entry(client, bundle)
+    _, entry = submit(tmp_path, bundle, CONCEPT_MAP)
 
-    assert response.status_code == 200, response.text
     assert entry.type_code == Code("A03-2", VOLVEN_9602, "Epikrise")
     assert entry.class_code == Code("A00-1", VOLVEN_9602, "Epikriser og sammenfatninger")
 
@@ -146,11 +148,8 @@ def test_author_specialty_of_a_contained_practitioner_role_is_translated(tmp_pat
         }
     )
     document["author"] = [{"reference": "#role"}]
-    with service(tmp_path, specialties) as client:
-        response = post(client, bundle)
-        entry = stored_entry(client, bundle)
+    response, entry = submit(tmp_path, bundle, specialties)
 
-    assert response.status_code == 200, response.text
     assert entry.authors[0].specialties == ["1^^^&2.16.578.1.12.4.1.1.7426&ISO"]
     (issue,) = response.json()["entry"][DOCUMENT]["response"]["outcome"]["issue"]
     assert issue["expression"] == [f"{DOCUMENT_PATH}.contained[2].specialty[0].coding[0]"]
@@ -195,11 +194,8 @@ def test_response_names_each_translated_code_in_the_entry_outcome(tmp_path):
 
 def test_national_codes_pass_untouched_and_nothing_is_reported(tmp_path):
     bundle = example_bundle()
-    with service(tmp_path, YAML_MAP, CONCEPT_MAP) as client:
-        response = post(client, bundle)
-        entry = stored_entry(client, bundle)
+    response, entry = submit(tmp_path, bundle, YAML_MAP, CONCEPT_MAP)
 
-    assert response.status_code == 200, response.text
     assert all("outcome" not in e["response"] for e in response.json()["entry"])
     assert entry.type_code == Code("A03-2", VOLVEN_9602, "Epikrise")
     assert entry.healthcare_facility_type_code == Code(
@@ -260,18 +256,9 @@ def test_unmapped_mode_provided_keeps_codes_the_map_does_not_name(tmp_path):
             }
         ),
     )
-    bundle = local_bundle(type_code="EGEN-TYPE")
-    bundle["entry"][DOCUMENT]["resource"]["category"] = example_bundle()["entry"][DOCUMENT][
-        "resource"
-    ]["category"]
-    bundle["entry"][DOCUMENT]["resource"]["context"]["practiceSetting"] = example_bundle()["entry"][
-        DOCUMENT
-    ]["resource"]["context"]["practiceSetting"]
-    with service(tmp_path, path) as client:
-        response = post(client, bundle)
-        entry = stored_entry(client, bundle)
+    bundle = local_bundle(type_code="EGEN-TYPE", class_code=None, unit=None)
+    _, entry = submit(tmp_path, bundle, path)
 
-    assert response.status_code == 200, response.text
     assert (entry.type_code.code, entry.type_code.coding_scheme) == ("EGEN-TYPE", LOCAL_TYPES)
 
 
@@ -282,18 +269,9 @@ def test_unmapped_fixed_code_is_the_target_of_codes_the_map_does_not_name(tmp_pa
         f"groups:\n  - source: {LOCAL_CLASSES}\n    target: urn:oid:{VOLVEN_9602}\n"
         "    codes: {}\n    unmapped: {code: A00-1, display: Epikriser og sammenfatninger}\n",
     )
-    bundle = local_bundle(class_code="HVA-SOM-HELST")
-    bundle["entry"][DOCUMENT]["resource"]["type"] = example_bundle()["entry"][DOCUMENT]["resource"][
-        "type"
-    ]
-    bundle["entry"][DOCUMENT]["resource"]["context"]["practiceSetting"] = example_bundle()["entry"][
-        DOCUMENT
-    ]["resource"]["context"]["practiceSetting"]
-    with service(tmp_path, path) as client:
-        response = post(client, bundle)
-        entry = stored_entry(client, bundle)
+    bundle = local_bundle(type_code=None, class_code="HVA-SOM-HELST", unit=None)
+    _, entry = submit(tmp_path, bundle, path)
 
-    assert response.status_code == 200, response.text
     assert entry.class_code == Code("A00-1", VOLVEN_9602, "Epikriser og sammenfatninger")
 
 
