@@ -27,7 +27,8 @@ from codemap_support import (
 )
 from fastapi.testclient import TestClient
 from fhir.resources.R4B.bundle import Bundle
-from mhd_support import issues, post, stored_files
+from mhd_support import encode, issues, post, stored_files
+from servers import Server
 
 from gateway.app import create_app
 from gateway.config import Settings
@@ -368,3 +369,29 @@ def test_serve_with_an_unusable_mapping_file_exits_with_the_reason(tmp_path):
     assert "config.invalid XCADS_CODE_MAP" in finished.stderr
     assert f"{path}: groups[0].target: Field required" in finished.stderr
     assert "Traceback" not in finished.stderr
+
+
+def test_served_instance_validates_then_stores_with_the_map_from_the_environment(tmp_path):
+    bundle = local_bundle()
+    running = Server(tmp_path / "data", environment={"XCADS_CODE_MAP": str(YAML_MAP)})
+    try:
+        headers = {"Content-Type": "application/fhir+json"}
+        validated = running.http.post(
+            running.endpoints["ITI-65 validation without storing"],
+            content=encode(bundle),
+            headers=headers,
+        )
+        stored = running.http.post("/fhir", content=encode(bundle), headers=headers)
+    finally:
+        running.stop()
+    log = "".join(running.log) + running.process.stderr.read()
+
+    assert validated.status_code == 200, validated.text
+    assert validated.json()["resourceType"] == "Parameters"
+    assert stored.status_code == 200, stored.text
+    assert "outcome" in stored.json()["entry"][DOCUMENT]["response"]
+    assert "codemap.loaded files=1 systems=3 codes=6" in log
+    assert "iti65.validated valid=true" in log
+    assert "translated=3" in log
+    assert "TESTESEN" not in log
+    assert "13116900216" not in log
