@@ -289,6 +289,10 @@ def _add_concept_map(code_map: CodeMap, content: dict, path: Path) -> None:
             where = f"{at}.element[{e}]"
             if not element.code:
                 raise CodeMapError(f"{path}: {where}.code: the source code is required")
+            for t, target in enumerate(element.target or []):
+                if target.dependsOn or target.product:
+                    message = "dependsOn and product (conditional mappings) are not supported"
+                    raise CodeMapError(f"{path}: {where}.target[{t}]: {message}")
             usable = [t for t in element.target or [] if t.equivalence in TRANSLATING_EQUIVALENCES]
             if len(usable) > 1:
                 message = f"{len(usable)} targets translate {element.code!r}; keep one"

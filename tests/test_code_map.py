@@ -314,6 +314,24 @@ BAD_MAPS = {
         }
     ),
     "map.txt": "groups: []\n",
+    "depends-on.json": concept_map(
+        {
+            "source": "a",
+            "target": "b",
+            "element": [
+                {
+                    "code": "X",
+                    "target": [
+                        {
+                            "code": "Y",
+                            "equivalence": "equal",
+                            "dependsOn": [{"property": "http://x/p", "value": "1"}],
+                        }
+                    ],
+                }
+            ],
+        }
+    ),
 }
 
 BAD_MAP_MESSAGES = {
@@ -328,6 +346,7 @@ BAD_MAP_MESSAGES = {
     "ambiguous.json": "ConceptMap.group[0].element[0].target: 2 targets translate 'X'",
     "other-map.json": "ConceptMap.group[0].unmapped.mode: 'other-map' is not supported",
     "map.txt": "a code map is a .json ConceptMap or a .yaml/.yml file",
+    "depends-on.json": "element[0].target[0]: dependsOn and product (conditional mappings) are",
 }
 
 
