@@ -42,7 +42,7 @@ ENDPOINTS = (
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app and open its registry and document stores."""
     settings = settings or Settings()
-    code_map = load_code_maps(settings.code_map)
+    code_map = load_code_maps(settings.code_map, profile=settings.profile)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     registry = SqlRegistryStore(settings.resolved_database_url)
     documents = open_documents(settings)

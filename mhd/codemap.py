@@ -33,8 +33,10 @@ from pydantic import (
 )
 
 from mhd.bundle import Entry, ProvideBundle
+from mhd.datatypes import coding_scheme
 from mhd.outcome import FhirIssue
 from registry.errors import ErrorCode
+from registry.validation.norway import value_sets
 
 log = logging.getLogger("xcads.mhd")
 
@@ -233,8 +235,12 @@ def _codings_of(entry: Entry, value: Any, at: str) -> Iterator[tuple[int, str, A
 # Reading mapping files
 
 
-def load_code_maps(paths: Sequence[Path]) -> CodeMap:
-    """Read every mapping file into one CodeMap; raise CodeMapError naming what is wrong."""
+def load_code_maps(paths: Sequence[Path], *, profile: str = "ihe") -> CodeMap:
+    """Read every mapping file into one CodeMap; raise CodeMapError naming what is wrong.
+
+    Under the `norway` profile a target in a national code list the registry knows must be one
+    of its codes, so that a mistyped target stops the start rather than every submission.
+    """
     code_map = CodeMap()
     for path in paths:
         content = _read(path)
@@ -245,6 +251,8 @@ def load_code_maps(paths: Sequence[Path]) -> CodeMap:
             raise CodeMapError(f"{path}: expected a FHIR ConceptMap, found {found!r}")
         else:
             _add_yaml_map(code_map, content, path)
+    if profile == "norway":
+        _check_national_targets(code_map)
     if paths:
         log.info(
             "codemap.loaded files=%d systems=%d codes=%d",
@@ -253,6 +261,26 @@ def load_code_maps(paths: Sequence[Path]) -> CodeMap:
             code_map.code_count,
         )
     return code_map
+
+
+def _check_national_targets(code_map: CodeMap) -> None:
+    known: dict[str, set[str]] = {}
+    for value_set in value_sets().values():
+        for scheme, codes in value_set.codes.items():
+            if codes is not None:
+                known.setdefault(scheme, set()).update(codes)
+    for source in code_map.systems.values():
+        targets = list(source.codes.items())
+        if isinstance(source.unmapped, Target):
+            targets.append(("(unmapped)", source.unmapped))
+        for code, target in targets:
+            scheme = coding_scheme(target.system)
+            if scheme in known and target.code not in known[scheme]:
+                message = (
+                    f"{source.system}|{code} -> {target.system}|{target.code}: {target.code!r}"
+                    f" is not a code of {scheme} (XCADS_PROFILE=norway)"
+                )
+                raise CodeMapError(f"{source.origin}: {message}")
 
 
 def _read(path: Path) -> Any:

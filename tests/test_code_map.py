@@ -364,6 +364,25 @@ def test_unusable_mapping_file_stops_the_start_naming_file_and_place(tmp_path, n
     assert not (tmp_path / "data").exists()
 
 
+def test_norway_profile_refuses_a_target_outside_the_national_code_list(tmp_path):
+    typo = write(
+        tmp_path,
+        "typo.yaml",
+        f"groups:\n  - source: {LOCAL_TYPES}\n    target: urn:oid:{VOLVEN_9602}\n"
+        "    codes:\n      EPI: A03_2\n",
+    )
+    settings = Settings(data_dir=tmp_path / "data", code_map=[typo])
+
+    with pytest.raises(CodeMapError) as raised:
+        create_app(settings.model_copy(update={"profile": "norway"}))
+
+    assert str(raised.value).startswith(f"{typo} groups[0]: ")
+    assert f"'A03_2' is not a code of {VOLVEN_9602}" in str(raised.value)
+    with TestClient(create_app(settings)) as client:
+        assert client.app.state.code_map.code_count == 1
+    load_code_maps([YAML_MAP, CONCEPT_MAP], profile="norway")
+
+
 def test_files_that_map_one_code_differently_stop_the_start(tmp_path):
     other = write(
         tmp_path,
