@@ -67,8 +67,11 @@ class Settings(BaseSettings):
     # ITI-65 code mapping: files (comma-separated) of FHIR ConceptMap JSON or xcads YAML that
     # translate local code systems to national ones before validation (mhd.codemap).
     code_map: Annotated[list[Path], NoDecode] = []
+    # ITI-65 under the norway profile: the SubmissionSet sourceIds (comma-separated OIDs) this
+    # instance accepts; empty accepts the home community OID and the OIDs under it.
+    source_ids: Annotated[list[str], NoDecode] = []
 
-    @field_validator("patient_id_domains", mode="before")
+    @field_validator("patient_id_domains", "source_ids", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):

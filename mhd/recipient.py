@@ -8,6 +8,7 @@ from gateway.config import Settings
 from mhd.bundle import parse_bundle, read_provide_bundle
 from mhd.codemap import CodeMap, Translation
 from mhd.mapping import MappedSubmission, map_submission
+from mhd.national import instance_id_issues
 from mhd.outcome import BundleRejected
 from mhd.rules import check_submission
 from registry.errors import XdsError
@@ -42,12 +43,13 @@ def prepare_submission(
 
     submission = mapped.submission
     submission.submission_set.home_community_id = settings.home_community_id
-    for entry in submission.document_entries:
-        entry.home_community_id = settings.home_community_id
+    for item in [*submission.document_entries, *submission.folders]:
+        item.home_community_id = settings.home_community_id
 
     issues = check_submission(submission, mapped.contents, mapped.expected)
-    if issues:
-        raise BundleRejected(mapped.locator.locate(issue) for issue in issues)
+    national = instance_id_issues(bundle, submission.submission_set, settings)
+    if issues or national:
+        raise BundleRejected([*(mapped.locator.locate(issue) for issue in issues), *national])
     return PreparedSubmission(mapped, translated.translations if translated else [])
 
 

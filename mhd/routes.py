@@ -14,24 +14,20 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from gateway.failures import failure_fields
 from mhd.codemap import translation_outcomes
+from mhd.formats import FhirFormat, format_of, render, request_format, response_format, xml_to_json
 from mhd.outcome import (
     BundleRejected,
-    FhirIssue,
     operation_outcome,
     server_error,
     transaction_response,
 )
 from mhd.recipient import receive_bundle
 from mhd.validate import validate_bundle, validation_parameters
-from registry.errors import ErrorCode
-
-FHIR_JSON = "application/fhir+json"
-JSON_MEDIA_TYPES = frozenset({FHIR_JSON, "application/json", "application/json+fhir"})
 
 T = TypeVar("T")
 
@@ -41,9 +37,10 @@ router = APIRouter()
 
 @router.post("/fhir")
 @router.post("/fhir/", include_in_schema=False)
-async def provide_document_bundle(request: Request) -> JSONResponse:
+async def provide_document_bundle(request: Request) -> Response:
     """ITI-65 Provide Document Bundle: answer a transaction-response or an OperationOutcome."""
     started = time.perf_counter()
+    wanted = _answer_format(request)
     try:
         documents = request.app.state.documents
         received = await _handle_body(request, receive_bundle, documents=documents)
@@ -54,11 +51,12 @@ async def provide_document_bundle(request: Request) -> JSONResponse:
             ",".join(sorted({str(issue.code) for issue in rejected.issues})),
             _ms(started),
         )
-        return _fhir(operation_outcome(rejected.issues), rejected.http_status)
+        return _fhir(operation_outcome(rejected.issues), rejected.http_status, wanted)
     except Exception as error:
         log.error("iti65.failed %s ms=%.1f", failure_fields(error), _ms(started))
         log.debug("iti65.failed.detail", exc_info=True)
-        return _fhir(server_error("the bundle could not be processed; nothing was stored"), 500)
+        message = "the bundle could not be processed; nothing was stored"
+        return _fhir(server_error(message), 500, wanted)
 
     locations = received.mapped.locations
     log.info(
@@ -68,26 +66,28 @@ async def provide_document_bundle(request: Request) -> JSONResponse:
         len(received.translations),
     )
     outcomes = translation_outcomes(received.translations)
-    return _fhir(transaction_response(locations, outcomes), 200)
+    answer = transaction_response(locations, outcomes, received.mapped.statuses)
+    return _fhir(answer, 200, wanted)
 
 
 @router.post("/fhir/Bundle/$validate")
-async def validate_document_bundle(request: Request) -> JSONResponse:
+async def validate_document_bundle(request: Request) -> Response:
     """$validate of an ITI-65 bundle: Parameters with the OperationOutcome and the XDS metadata.
 
     A bundle that fails validation still answers 200: the operation succeeded and its outcome
     lists the errors. Only a request without a bundle to validate answers 4xx.
     """
     started = time.perf_counter()
+    wanted = _answer_format(request)
     try:
         result = await _handle_body(request, validate_bundle)
     except BundleRejected as rejected:
         log.info("iti65.validate.refused status=%d ms=%.1f", rejected.http_status, _ms(started))
-        return _fhir(operation_outcome(rejected.issues), rejected.http_status)
+        return _fhir(operation_outcome(rejected.issues), rejected.http_status, wanted)
     except Exception as error:
         log.error("iti65.validate.failed %s ms=%.1f", failure_fields(error), _ms(started))
         log.debug("iti65.validate.failed.detail", exc_info=True)
-        return _fhir(server_error("the bundle could not be validated"), 500)
+        return _fhir(server_error("the bundle could not be validated"), 500, wanted)
 
     log.info(
         "iti65.validated valid=%s codes=%s translated=%d ms=%.1f",
@@ -96,15 +96,18 @@ async def validate_document_bundle(request: Request) -> JSONResponse:
         len(result.translations),
         _ms(started),
     )
-    return _fhir(validation_parameters(result), 200)
+    return _fhir(validation_parameters(result), 200, wanted)
 
 
 async def _handle_body(request: Request, handle: Callable[..., T], **arguments: Any) -> T:
-    """Give a FHIR JSON body, with the app's settings, registry and code map, to `handle`.
+    """Give a FHIR body, as JSON, with the app's settings, registry and code map, to `handle`.
 
     `handle` runs in a worker thread, as it parses, maps and reads the registry.
     """
-    body = await _json_body(request)
+    sent = request_format(request.headers.get("content-type"))
+    body = await request.body()
+    if sent == FhirFormat.XML:
+        body = await run_in_threadpool(xml_to_json, body)
     state = request.app.state
     return await run_in_threadpool(
         handle,
@@ -116,18 +119,14 @@ async def _handle_body(request: Request, handle: Callable[..., T], **arguments: 
     )
 
 
-async def _json_body(request: Request) -> bytes:
-    """The request body, if its Content-Type is a FHIR JSON one; BundleRejected 415 if not."""
-    media_type = request.headers.get("content-type", FHIR_JSON).split(";")[0].strip().lower()
-    if media_type not in JSON_MEDIA_TYPES:
-        message = f"Content-Type {media_type!r} is not supported; send application/fhir+json"
-        issue = FhirIssue(ErrorCode.REGISTRY_METADATA_ERROR, message, issue_type="not-supported")
-        raise BundleRejected([issue], status=415)
-    return await request.body()
+def _answer_format(request: Request) -> FhirFormat:
+    """The format of the answer: `_format`, Accept, else that of the request (JSON if unknown)."""
+    sent = format_of(request.headers.get("content-type")) or FhirFormat.JSON
+    return response_format(sent, request.query_params.get("_format"), request.headers.get("accept"))
 
 
-def _fhir(resource: dict, status: int) -> JSONResponse:
-    return JSONResponse(resource, status_code=status, media_type=FHIR_JSON)
+def _fhir(resource: dict, status: int, wanted: FhirFormat) -> Response:
+    return Response(render(resource, wanted), status_code=status, media_type=wanted.value)
 
 
 def _ms(started: float) -> float:
