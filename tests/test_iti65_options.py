@@ -5,6 +5,7 @@ Every test runs with the bundle sent as JSON and as XML; the answer comes in the
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -246,6 +247,17 @@ def test_xml_nested_beyond_the_limit_is_refused(client, data_dir, wire):
     assert stored_files(data_dir) == []
 
 
+def test_validate_answers_in_the_format_sent_and_stores_nothing(client, data_dir, wire):
+    response, answer = send(client, new_bundle(), wire, path="/fhir/Bundle/$validate")
+
+    assert response.status_code == 200, answer
+    assert response.headers["content-type"].startswith(FHIR_XML if wire == "xml" else FHIR_JSON)
+    assert answer["resourceType"] == "Parameters"
+    (outcome,) = [p["resource"] for p in answer["parameter"] if p["name"] == "return"]
+    assert [issue["severity"] for issue in outcome["issue"]] == ["information"]
+    assert stored_files(data_dir) == []
+
+
 def test_other_media_types_are_unsupported(client, wire):
     response = client.post(
         "/fhir", content=encode(new_bundle()), headers={"Content-Type": "text/csv"}
@@ -300,6 +312,9 @@ def test_documents_are_added_to_an_existing_folder_with_put(client, app, wire):
     first = new_bundle()
     folder = folder_list([document_uuid(first)])
     stored(client, wire, with_folder(first, folder))
+    (created,) = app.state.registry.folders_by_uuid([folder["fullUrl"]])
+    created_at = created.last_update_time
+    time.sleep(1.1)
 
     second = new_bundle()
     update = folder_list([document_uuid(first), document_uuid(second)])
@@ -314,6 +329,8 @@ def test_documents_are_added_to_an_existing_folder_with_put(client, app, wire):
     }
     members = associations(app, folder["fullUrl"], AssociationType.HAS_MEMBER)
     assert {m.target_object for m in members} == {document_uuid(first), document_uuid(second)}
+    (updated,) = app.state.registry.folders_by_uuid([folder["fullUrl"]])
+    assert updated.last_update_time > created_at
 
 
 def test_a_put_must_name_a_folder_in_the_registry(client, data_dir, wire):
@@ -409,6 +426,19 @@ def test_transforms_and_appends_link_without_deprecating(client, app, wire, code
     assert status_of(app, document_uuid(original)) == "Approved"
     (link,) = associations(app, document_uuid(addition), association_type)
     assert link.target_object == document_uuid(original)
+
+
+def test_signs_may_name_a_document_of_the_same_bundle(client, app, wire):
+    bundle = provide_bundle(PATIENT, [Document(b"document"), Document(b"signature")])
+    signed, signature = bundle["entry"][4]["fullUrl"], bundle["entry"][5]["fullUrl"]
+    bundle["entry"][5]["resource"]["relatesTo"] = [
+        {"code": "signs", "target": {"reference": signed}}
+    ]
+
+    stored(client, wire, bundle)
+
+    (link,) = associations(app, signature, AssociationType.SIGNS)
+    assert link.target_object == signed
 
 
 def test_relates_to_an_unknown_document_is_an_unresolved_reference(client, data_dir, wire):
