@@ -17,8 +17,9 @@ UTF8_BOM = b"\xef\xbb\xbf"
 MHD_LIST_TYPES = "https://profiles.ihe.net/ITI/MHD/CodeSystem/MHDlistTypes"
 MHD_PROFILE = "https://profiles.ihe.net/ITI/MHD/StructureDefinition/IHE.MHD."
 
-# The resources a Provide Document Bundle may create; authors may travel as entries when they are
-# not contained (UnContained References Option).
+# The resources a Provide Document Bundle may carry: those it creates (authors may travel as
+# entries when they are not contained, the UnContained References Option), and the Parameters of
+# the PATCH that marks a replaced DocumentReference superseded.
 ACCEPTED_TYPES = frozenset(
     {
         "List",
