@@ -174,10 +174,7 @@ class _Mapper:
 
     def _new_folder(self, entry: Entry) -> Folder:
         folder_list, at = entry.resource, entry.path
-        entry_uuid = self._entry_uuid(entry, folder_list.identifier, FOLDER_PATHS)
-        usual = self._usual_identifier(entry, entry_uuid)
-        if folder_list.status != "current":
-            self._invalid(f"status must be 'current', not {folder_list.status!r}", f"{at}.status")
+        entry_uuid, usual = self._list_identity(entry, FOLDER_PATHS)
         code_list = [
             code
             for position, extension in enumerate(folder_list.extension or [])
@@ -441,11 +438,7 @@ class _Mapper:
 
     def _submission_set(self, entry: Entry) -> SubmissionSet:
         ss, at = entry.resource, entry.path
-        entry_uuid = self._entry_uuid(entry, ss.identifier, SUBMISSION_SET_PATHS)
-
-        usual_identifier = self._usual_identifier(entry, entry_uuid)
-        if ss.status != "current":
-            self._invalid(f"status must be 'current', not {ss.status!r}", f"{at}.status")
+        entry_uuid, usual_identifier = self._list_identity(entry, SUBMISSION_SET_PATHS)
 
         source_id = self._extension(entry, entry_uuid, SOURCE_ID, "sourceId", "valueIdentifier")
         designation = self._extension(
@@ -475,6 +468,15 @@ class _Mapper:
             comments="\n".join(note.text for note in ss.note or [] if note.text) or None,
             limited_metadata=not self.comprehensive,
         )
+
+    def _list_identity(self, entry: Entry, paths: dict[str, str]) -> tuple[str, Any]:
+        """A SubmissionSet or Folder List's entryUUID and uniqueId identifier; it is current."""
+        entry_uuid = self._entry_uuid(entry, entry.resource.identifier, paths)
+        usual = self._usual_identifier(entry, entry_uuid)
+        if entry.resource.status != "current":
+            message = f"status must be 'current', not {entry.resource.status!r}"
+            self._invalid(message, f"{entry.path}.status")
+        return entry_uuid, usual
 
     def _usual_identifier(self, entry: Entry, entry_uuid: str) -> Any:
         """The List's identifier with use `usual` (its uniqueId), reported when missing."""

@@ -345,6 +345,21 @@ def test_a_put_must_name_a_folder_in_the_registry(client, data_dir, wire):
     assert stored_files(data_dir) == []
 
 
+def test_a_put_to_another_patients_folder_is_refused(client, app, wire):
+    theirs = provide_bundle("02030500457", [Document(b"someone else's")])
+    folder = folder_list([theirs["entry"][3]["fullUrl"]])
+    stored(client, wire, with_folder(theirs, folder))
+
+    bundle = new_bundle()
+    update = folder_list([document_uuid(bundle)])
+    update["request"] = {"method": "PUT", "url": "List/" + bare(folder["fullUrl"])}
+    bundle["entry"].append(update)
+
+    assert [code for code, _ in rejected(client, wire, bundle)] == ["XDSPatientIdDoesNotMatch"]
+    members = associations(app, folder["fullUrl"], AssociationType.HAS_MEMBER)
+    assert [m.target_object for m in members] == [theirs["entry"][3]["fullUrl"]]
+
+
 def test_only_a_folder_may_be_updated(client, data_dir, wire):
     bundle = new_bundle()
     bundle["entry"][0]["request"] = {"method": "PUT", "url": f"List/{uuid.uuid4()}"}

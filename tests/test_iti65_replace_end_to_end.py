@@ -79,23 +79,19 @@ def soap(server: Server, path: str, action: str, body: str) -> etree._Element:
     return etree.fromstring(response.content)
 
 
-def test_iti18_finds_the_original_deprecated_and_the_replacement_approved(server, replaced):
-    found = statuses(
-        server,
-        "/Registry/services/RegistryService",
-        "urn:ihe:iti:2007:RegistryStoredQuery",
-        replaced["patient"],
-    )
-    assert found == {replaced["original"]: DEPRECATED, replaced["replacement"]: APPROVED}
+@pytest.mark.parametrize(
+    ("path", "action"),
+    [
+        ("/Registry/services/RegistryService", "urn:ihe:iti:2007:RegistryStoredQuery"),
+        ("/XCA/services/RespondingGatewayService", "urn:ihe:iti:2007:CrossGatewayQuery"),
+    ],
+    ids=["ITI-18", "ITI-38"],
+)
+def test_find_documents_shows_the_original_deprecated_and_the_replacement_approved(
+    server, replaced, path, action
+):
+    found = statuses(server, path, action, replaced["patient"])
 
-
-def test_iti38_finds_the_original_deprecated_and_the_replacement_approved(server, replaced):
-    found = statuses(
-        server,
-        "/XCA/services/RespondingGatewayService",
-        "urn:ihe:iti:2007:CrossGatewayQuery",
-        replaced["patient"],
-    )
     assert found == {replaced["original"]: DEPRECATED, replaced["replacement"]: APPROVED}
 
 
