@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from mhd_support import issues, make_app, post, stored_files
+from mhd_support import issues, make_app, post, send, stored_files
 
 from registry.metadata import AssociationType
 from registry.store import AssociationQuery
@@ -223,6 +223,27 @@ def test_ihe_minimal_sample_is_registered_with_limited_metadata(client):
         ["urn:uuid:aaaaaaaa-bbbb-cccc-dddd-e00111100002"]
     )
     assert entry.limited_metadata is True
+    assert entry.patient_id == "IHERED-994^^^&1.3.6.1.4.1.21367.13.20.1000&ISO"
+
+
+@pytest.mark.parametrize(
+    "name", ["comprehensiveProvideDocumentBundleSimple", "minimalProvideDocumentBundleSimple"]
+)
+def test_ihe_examples_are_accepted_as_fhir_xml(client, name):
+    bundle = with_resolvable_patient(ihe_sample(name))
+    for entry in bundle["entry"]:
+        if entry["resource"]["resourceType"] == "Patient":
+            entry["resource"]["identifier"] = [IHE_PATIENT]
+
+    response, answer = send(client, bundle, "xml")
+
+    assert response.status_code == 200, answer
+    assert response.headers["content-type"].startswith("application/fhir+xml")
+    assert [e["response"]["status"] for e in answer["entry"]] == ["201 Created"] * len(
+        bundle["entry"]
+    )
+    unique_id = "1.2.840.113556.1.8000.2554.53432.348.12973.17740.34205.4355.50220.62012"
+    (entry,) = client.app.state.registry.document_entries_by_unique_id([unique_id])
     assert entry.patient_id == "IHERED-994^^^&1.3.6.1.4.1.21367.13.20.1000&ISO"
 
 
