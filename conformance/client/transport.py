@@ -38,6 +38,9 @@ class TlsOptions:
         """Return the SSL context: the given CAs (or the system's), and the client certificate."""
         if self.key and not self.cert:
             raise ClientError("--key needs --cert", EXIT_USAGE)
+        for path in (self.cert, self.key, self.ca):
+            if path is not None and not path.is_file():
+                raise ClientError(f"cannot read {path}: no such file", EXIT_USAGE)
         try:
             context = ssl.create_default_context(cafile=self.ca)
             if self.insecure:
@@ -45,8 +48,6 @@ class TlsOptions:
                 context.verify_mode = ssl.CERT_NONE
             if self.cert:
                 context.load_cert_chain(self.cert, self.key)
-        except FileNotFoundError as exc:
-            raise ClientError(f"cannot read {exc.filename}: no such file", EXIT_USAGE) from None
         except (ssl.SSLError, OSError) as exc:
             raise ClientError(
                 f"cannot load the TLS certificate or key: {exc}", EXIT_USAGE
@@ -76,7 +77,15 @@ def talking_to(url: str) -> Iterator[None]:
             raise ClientError(f"{url}: TLS failure: {_reason(tls)}") from None
         if isinstance(exc, httpx.ConnectError):
             raise ClientError(f"{url}: cannot connect: {_reason(exc)}") from None
-        raise ClientError(f"{url}: the connection failed: {_reason(exc)}") from None
+        hint = ""
+        if url.lower().startswith("https:") and isinstance(exc, _CUT_OFF):
+            # With TLS 1.3 the server's verdict on the client certificate comes after the
+            # handshake, so a refused or missing certificate shows as a dropped connection.
+            hint = " (a TLS server does this when it gets no client certificate it accepts: --cert)"
+        raise ClientError(f"{url}: the connection failed: {_reason(exc)}{hint}") from None
+
+
+_CUT_OFF = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
 
 
 def _tls_cause(exc: BaseException) -> ssl.SSLError | None:
