@@ -300,6 +300,22 @@ def test_soap_fault_is_one_line_with_exit_1(capture, capsys):
     assert out == ""
 
 
+def test_soap_11_fault_is_read_too(capture, capsys):
+    app, url = capture
+    envelope = (
+        b'<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>'
+        b"<soap:Fault><faultcode>soap:VersionMismatch</faultcode>"
+        b"<faultstring>SOAP 1.1 only</faultstring></soap:Fault></soap:Body></soap:Envelope>"
+    )
+    app.reply = Reply(500, {"content-type": "text/xml"}, lambda: iter([envelope]))
+
+    code, _, err = xcads(capsys, "query", "--gateway", url, "--patient", "1")
+    assert code == 1
+    assert err.strip() == (
+        f"xcads query: error: {url}: SOAP 1.1 Fault soap:VersionMismatch: SOAP 1.1 only"
+    )
+
+
 @pytest.mark.parametrize(
     ("reply", "message"),
     [

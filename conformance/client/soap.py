@@ -12,7 +12,7 @@ from lxml import etree
 
 from conformance.client.transport import EXIT_REPORTED_ERRORS, EXIT_USAGE, ClientError, talking_to
 from gateway.mtom import MAX_ROOT_BYTES, MultipartReader, XopPackage, parse_content_type, root_xml
-from gateway.soap import ANONYMOUS, SOAP12, WSA, WSSE, WSU, SoapFault, serialize
+from gateway.soap import ANONYMOUS, SOAP11, SOAP12, WSA, WSSE, WSU, SoapFault, serialize
 from registry.ebrim.xml import XmlRejected, parse_xml, qname, text_of
 
 SAML2 = "urn:oasis:names:tc:SAML:2.0:assertion"
@@ -170,6 +170,12 @@ def answer_body(url: str, status: int, xml: bytes) -> etree._Element:
         root = parse_xml(xml) if xml.strip() else None
     except XmlRejected:
         root = None
+    if root is not None and root.tag == qname(SOAP11, "Envelope"):
+        fault = root.find(f"{qname(SOAP11, 'Body')}/{qname(SOAP11, 'Fault')}")
+        if fault is not None:
+            code, reason = fault.findtext("faultcode") or "?", fault.findtext("faultstring") or ""
+            message = f"{url}: SOAP 1.1 Fault {code}: {' '.join(reason.split())}"
+            raise ClientError(message, EXIT_REPORTED_ERRORS)
     if root is None or root.tag != qname(SOAP12, "Envelope"):
         raise ClientError(f"{url}: HTTP {status}, not a SOAP 1.2 answer: {_glimpse(xml)}")
 

@@ -323,6 +323,7 @@ def _document_bytes(
 
 def _target(out: Path | None, unique_id: str, mime_type: str, *, single: bool) -> Path:
     if single and out is not None and not out.is_dir():
+        out.parent.mkdir(parents=True, exist_ok=True)
         return out
     folder = out or Path(".")
     folder.mkdir(parents=True, exist_ok=True)
