@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
 import uvicorn
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -22,8 +23,29 @@ from cryptography.x509.oid import NameOID
 from lxml import etree
 from signxml import XMLSigner
 
+from gateway.cli import main
+
 SAML2 = "urn:oasis:names:tc:SAML:2.0:assertion"
 ASSERTION_ID = "_5e1f7a2c-client-test"
+
+
+def xcads(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:
+    """Run an `xcads` command in this process; return its exit code, stdout and stderr."""
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def retrieve_argv(
+    url: str, documents: list[str], repository: str, community: str | None, out: Path | None
+) -> list[str]:
+    """Return the arguments of `xcads retrieve` for these documents."""
+    argv = ["retrieve", "--gateway", url, "--repository", repository]
+    argv += ["--community", community] if community else []
+    argv += ["--out", str(out)] if out else []
+    for document in documents:
+        argv += ["--document", document]
+    return argv
 
 
 @dataclass

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from bundles import Document, encode, provide_bundle
+from client_support import retrieve_argv, xcads
 from lxml import etree
 from servers import HOME, PERSON_ID_AUTHORITY, REPOSITORY, Server
 from soap_messages import NS
@@ -28,13 +29,6 @@ def server(tmp_path) -> Iterator[Server]:
     running = Server(tmp_path / "data")
     yield running
     running.stop()
-
-
-def xcads(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:
-    """Run an `xcads` command in this process; return its exit code, stdout and stderr."""
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def gateway(server: Server) -> str:
@@ -76,20 +70,8 @@ def test_submitted_example_is_found_by_query_and_saved_by_retrieve(server, tmp_p
     assert "1 document(s); status Success" in out
 
     target = tmp_path / "epikrise.txt"
-    code, out, err = xcads(
-        capsys,
-        "retrieve",
-        "--gateway",
-        gateway(server),
-        "--document",
-        EXAMPLE_UNIQUE_ID,
-        "--repository",
-        REPOSITORY,
-        "--community",
-        HOME,
-        "--out",
-        str(target),
-    )
+    argv = retrieve_argv(gateway(server), [EXAMPLE_UNIQUE_ID], REPOSITORY, HOME, target)
+    code, out, err = xcads(capsys, *argv)
     assert code == 0, err
     assert target.read_bytes() == example_bytes()
     row = next(line for line in out.splitlines() if line.startswith(EXAMPLE_UNIQUE_ID))
@@ -111,31 +93,16 @@ def test_patient_as_cx_and_as_id_with_authority_find_the_same_documents(server, 
     patient = submit_documents(server, tmp_path, [document])
     capsys.readouterr()
 
+    query = ["query", "--gateway", gateway(server), "--patient"]
     cx = f"{patient}^^^&{PERSON_ID_AUTHORITY}&ISO"
-    _, by_cx, _ = xcads(capsys, "query", "--gateway", gateway(server), "--patient", cx)
+    _, by_cx, _ = xcads(capsys, *query, cx)
     _, by_id, _ = xcads(
-        capsys,
-        "query",
-        "--gateway",
-        gateway(server),
-        "--patient",
-        patient,
-        "--patient-authority",
-        f"urn:oid:{PERSON_ID_AUTHORITY}",
+        capsys, *query, patient, "--patient-authority", f"urn:oid:{PERSON_ID_AUTHORITY}"
     )
     assert document.unique_id in by_cx
     assert by_cx == by_id
 
-    _, other, _ = xcads(
-        capsys,
-        "query",
-        "--gateway",
-        gateway(server),
-        "--patient",
-        patient,
-        "--patient-authority",
-        "1.2.3.4.5",
-    )
+    _, other, _ = xcads(capsys, *query, patient, "--patient-authority", "1.2.3.4.5")
     assert document.unique_id not in other
     assert "0 document(s)" in other
 
@@ -223,10 +190,8 @@ def test_several_documents_are_saved_into_a_folder(server, tmp_path, capsys):
     capsys.readouterr()
     folder = tmp_path / "retrieved"
 
-    argv = ["retrieve", "--gateway", gateway(server), "--repository", REPOSITORY]
-    argv += ["--community", HOME, "--out", str(folder)]
-    for document in documents:
-        argv += ["--document", document.unique_id]
+    unique_ids = [document.unique_id for document in documents]
+    argv = retrieve_argv(gateway(server), unique_ids, REPOSITORY, HOME, folder)
     code, out, err = xcads(capsys, *argv)
 
     assert code == 0, err
@@ -240,22 +205,10 @@ def test_unknown_document_is_a_partial_success_with_non_zero_exit(server, tmp_pa
     submit_documents(server, tmp_path, [document])
     capsys.readouterr()
 
-    code, out, err = xcads(
-        capsys,
-        "retrieve",
-        "--gateway",
-        gateway(server),
-        "--repository",
-        REPOSITORY,
-        "--community",
-        HOME,
-        "--document",
-        document.unique_id,
-        "--document",
-        "2.25.1",
-        "--out",
-        str(tmp_path / "out"),
+    argv = retrieve_argv(
+        gateway(server), [document.unique_id, "2.25.1"], REPOSITORY, HOME, tmp_path / "out"
     )
+    code, out, err = xcads(capsys, *argv)
     assert code == 1
     assert (tmp_path / "out" / f"{document.unique_id}.txt").read_bytes() == b"known"
     assert "status PartialSuccess" in out
@@ -263,18 +216,10 @@ def test_unknown_document_is_a_partial_success_with_non_zero_exit(server, tmp_pa
 
 
 def test_retrieve_without_community_gets_the_gateways_error(server, capsys, tmp_path):
-    code, out, err = xcads(
-        capsys,
-        "retrieve",
-        "--gateway",
-        gateway(server),
-        "--repository",
-        REPOSITORY,
-        "--document",
-        EXAMPLE_UNIQUE_ID,
-        "--out",
-        str(tmp_path / "nothing.txt"),
+    argv = retrieve_argv(
+        gateway(server), [EXAMPLE_UNIQUE_ID], REPOSITORY, None, tmp_path / "nothing.txt"
     )
+    code, out, err = xcads(capsys, *argv)
     assert code == 1
     assert "XDSMissingHomeCommunityId" in err
     assert "0 document(s) saved; status Failure" in out

@@ -17,16 +17,17 @@ from client_support import (
     Reply,
     closed_port,
     make_pki,
+    retrieve_argv,
     serving,
     signed_assertion,
     tls_server_options,
+    xcads,
 )
 from lxml import etree
 from signxml import XMLVerifier
 from soap_messages import NS
 
 from gateway.app import create_app
-from gateway.cli import main
 from gateway.config import Settings
 from gateway.mtom import Attachment, MtomMessage, parse_content_type, parse_multipart
 from gateway.soap import WSSE, WSU
@@ -46,12 +47,6 @@ def capture() -> Iterator[tuple[CaptureApp, str]]:
     app = CaptureApp()
     with serving(app) as url:
         yield app, url + "/xca"
-
-
-def xcads(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def soap_reply(body: str, status: int = 200) -> Reply:
@@ -211,22 +206,8 @@ def test_retrieve_is_sent_as_mtom_and_a_large_document_streams_to_its_file(
 
     tracemalloc.start()
     try:
-        code, out, err = xcads(
-            capsys,
-            "retrieve",
-            "--gateway",
-            url,
-            "--document",
-            "2.25.77",
-            "--repository",
-            REPOSITORY,
-            "--community",
-            HOME,
-            "--saml",
-            str(assertion),
-            "--out",
-            str(target),
-        )
+        argv = retrieve_argv(url, ["2.25.77"], REPOSITORY, HOME, target)
+        code, out, err = xcads(capsys, *argv, "--saml", str(assertion))
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -258,20 +239,7 @@ def test_a_document_part_missing_from_the_answer_leaves_no_file(capture, tmp_pat
     app.reply = reply
     target = tmp_path / "doc.pdf"
 
-    code, _, err = xcads(
-        capsys,
-        "retrieve",
-        "--gateway",
-        url,
-        "--document",
-        "2.25.77",
-        "--repository",
-        REPOSITORY,
-        "--community",
-        HOME,
-        "--out",
-        str(target),
-    )
+    code, _, err = xcads(capsys, *retrieve_argv(url, ["2.25.77"], REPOSITORY, HOME, target))
     assert code == 3
     assert "names a MIME part that is not there" in err
     assert list(tmp_path.iterdir()) == []
@@ -375,7 +343,7 @@ def test_down_target_is_one_line_with_exit_3(capsys, command):
     url = f"http://127.0.0.1:{closed_port()}/x"
     argv = {
         "query": ["query", "--gateway", url, "--patient", "1"],
-        "retrieve": ["retrieve", "--gateway", url, "--document", "1", "--repository", "1"],
+        "retrieve": retrieve_argv(url, ["1"], "1", None, None),
         "submit": ["submit", EXAMPLE, "--to", url],
     }[command]
 
@@ -414,8 +382,7 @@ def test_mutual_tls_submit_query_and_retrieve(tls_gateway, pki, tmp_path, capsys
     assert EXAMPLE_UNIQUE_ID in out
 
     target = tmp_path / "doc.txt"
-    argv = ["retrieve", "--gateway", tls_gateway, "--document", EXAMPLE_UNIQUE_ID]
-    argv += ["--repository", REPOSITORY, "--community", HOME, "--out", str(target)]
+    argv = retrieve_argv(tls_gateway, [EXAMPLE_UNIQUE_ID], REPOSITORY, HOME, target)
     code, _, err = xcads(capsys, *argv, *client_tls(pki))
     assert code == 0, err
     assert target.read_bytes().startswith(b"Epikrise")

@@ -340,7 +340,7 @@ def file_name(unique_id: str, mime_type: str) -> str:
 def _write(target: Path, chunks: Iterable[bytes]) -> tuple[int, str]:
     """Write chunks to `target` through a temporary name, so a failure leaves no partial file."""
     partial = target.with_name(target.name + ".part")
-    digest = hashlib.sha1()
+    digest = hashlib.sha1(usedforsecurity=False)
     size = 0
     try:
         with partial.open("wb") as file:
