@@ -67,7 +67,7 @@ def test_submitted_example_is_found_by_query_and_saved_by_retrieve(server, tmp_p
     for column in ("Epikrise", "Epikriser og sammenfatninger", "OLA LEGE", REPOSITORY):
         assert column in row
     assert f"  {len(example_bytes())}  " in row
-    assert "1 document(s); status Success" in out
+    assert f"1 document(s) from {HOME}; status Success" in out
 
     target = tmp_path / "epikrise.txt"
     argv = retrieve_argv(gateway(server), [EXAMPLE_UNIQUE_ID], REPOSITORY, HOME, target)

@@ -429,3 +429,64 @@ def test_unreadable_client_certificate_is_a_usage_error(tmp_path, capsys):
     assert (
         err.strip() == f"xcads query: error: cannot read {tmp_path / 'missing.pem'}: no such file"
     )
+
+
+def test_document_sent_inline_as_base64_is_saved_too(capture, tmp_path, capsys):
+    app, url = capture
+    app.reply = soap_reply(
+        '<xds:RetrieveDocumentSetResponse xmlns:xds="urn:ihe:iti:xds-b:2007"'
+        ' xmlns:rs="urn:oasis:names:tc:ebxml-regrep:xsd:rs:3.0">'
+        f'<rs:RegistryResponse status="{SUCCESS}"/><xds:DocumentResponse>'
+        f"<xds:HomeCommunityId>{HOME}</xds:HomeCommunityId>"
+        f"<xds:RepositoryUniqueId>{REPOSITORY}</xds:RepositoryUniqueId>"
+        "<xds:DocumentUniqueId>../../2.25.78</xds:DocumentUniqueId>"
+        "<xds:mimeType>text/plain</xds:mimeType>"
+        "<xds:Document>aW5saW5l\n</xds:Document>"
+        "</xds:DocumentResponse></xds:RetrieveDocumentSetResponse>"
+    )
+    folder = tmp_path / "out"
+    folder.mkdir()
+
+    code, out, err = xcads(capsys, *retrieve_argv(url, ["2.25.78"], REPOSITORY, HOME, folder))
+    assert code == 0, err
+    # A uniqueId cannot lead the file out of the folder.
+    assert [path.name for path in folder.iterdir()] == ["_.._2.25.78.txt"]
+    assert (folder / "_.._2.25.78.txt").read_bytes() == b"inline"
+    assert hashlib.sha1(b"inline").hexdigest() in out
+
+
+def test_partial_success_query_prints_entries_and_errors_with_exit_1(capture, capsys):
+    app, url = capture
+    app.reply = soap_reply(
+        '<query:AdhocQueryResponse xmlns:query="urn:oasis:names:tc:ebxml-regrep:xsd:query:3.0"'
+        ' xmlns:rim="urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0"'
+        ' xmlns:rs="urn:oasis:names:tc:ebxml-regrep:xsd:rs:3.0"'
+        ' status="urn:ihe:iti:2007:ResponseStatusType:PartialSuccess">'
+        '<rs:RegistryErrorList highestSeverity="urn:oasis:names:tc:ebxml-regrep:'
+        'ErrorSeverityType:Error"><rs:RegistryError errorCode="XDSUnavailableCommunity"'
+        ' codeContext="community 1.2.9 did not answer" location="urn:oid:1.2.9"'
+        ' severity="urn:oasis:names:tc:ebxml-regrep:ErrorSeverityType:Error"/>'
+        "</rs:RegistryErrorList><rim:RegistryObjectList>"
+        f'<rim:ObjectRef id="urn:uuid:6f1d2b1e-0000-4000-8000-000000000001" home="{HOME}"/>'
+        "</rim:RegistryObjectList></query:AdhocQueryResponse>"
+    )
+
+    code, out, err = xcads(capsys, "query", "--gateway", url, "--patient", "1", "--objectref")
+    assert code == 1
+    assert f"urn:uuid:6f1d2b1e-0000-4000-8000-000000000001  {HOME}" in out
+    assert "1 document(s); status PartialSuccess" in out
+    assert err.strip() == (
+        "Error XDSUnavailableCommunity at urn:oid:1.2.9: community 1.2.9 did not answer"
+    )
+
+
+def test_out_file_for_several_documents_is_refused_before_sending(capture, tmp_path, capsys):
+    app, url = capture
+    existing = tmp_path / "one.txt"
+    existing.write_bytes(b"keep")
+
+    code, _, err = xcads(capsys, *retrieve_argv(url, ["1", "2"], REPOSITORY, HOME, existing))
+    assert code == 2
+    assert "must be a folder" in err
+    assert app.requests == []
+    assert existing.read_bytes() == b"keep"

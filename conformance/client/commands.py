@@ -201,7 +201,9 @@ def print_query_answer(answer: QueryAnswer, out: TextIO) -> None:
         print_table([header, *(entry_row(entry) for entry in answer.entries)], out)
     count = len(answer.entries) or len(answer.object_refs)
     status = answer.status.rsplit(":", 1)[-1] or "(none)"
-    print(f"{count} document(s); status {status}", file=out)
+    homes = sorted({e.home_community_id for e in answer.entries if e.home_community_id})
+    source = f" from {', '.join(homes)}" if homes else ""
+    print(f"{count} document(s){source}; status {status}", file=out)
 
 
 def entry_row(entry: DocumentEntry) -> tuple[str, ...]:
