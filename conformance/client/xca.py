@@ -20,6 +20,7 @@ from lxml import etree
 from conformance.client.soap import SoapAnswer, exchange, request_envelope
 from conformance.client.transport import EXIT_USAGE, ClientError
 from gateway.mtom import MtomMessage, normalize_content_id
+from gateway.soap import content_type
 from registry.ebrim.objects import document_entry_from_rim
 from registry.ebrim.response import parse_registry_errors
 from registry.ebrim.retrieve import DocumentRequest
@@ -151,9 +152,8 @@ def find_documents_request(query: FindDocuments) -> etree._Element:
         slots.append(("$XDSDocumentEntryClassCode", query_value_list(query.class_codes)))
     for name, value in slots:
         slot = etree.SubElement(adhoc, qname(RIM, "Slot"), name=name)
-        etree.SubElement(
-            etree.SubElement(slot, qname(RIM, "ValueList")), qname(RIM, "Value")
-        ).text = value
+        value_list = etree.SubElement(slot, qname(RIM, "ValueList"))
+        etree.SubElement(value_list, qname(RIM, "Value")).text = value
     return request
 
 
@@ -168,12 +168,7 @@ def cross_gateway_query(
     envelope = request_envelope(
         find_documents_request(query), action=CROSS_GATEWAY_QUERY, to=url, assertion=assertion
     )
-    answer = exchange(
-        client,
-        url,
-        envelope,
-        f'application/soap+xml; charset=UTF-8; action="{CROSS_GATEWAY_QUERY}"',
-    )
+    answer = exchange(client, url, envelope, content_type(CROSS_GATEWAY_QUERY))
     try:
         result = read_query_answer(url, answer)
     finally:
