@@ -490,3 +490,18 @@ def test_out_file_for_several_documents_is_refused_before_sending(capture, tmp_p
     assert "must be a folder" in err
     assert app.requests == []
     assert existing.read_bytes() == b"keep"
+
+
+def test_out_folder_that_cannot_be_made_is_a_usage_error(capture, tmp_path, capsys):
+    app, url = capture
+    app.reply = mtom_answer(lambda: iter([b"x"]), 1)
+    blocker = tmp_path / "file"
+    blocker.write_bytes(b"")
+
+    argv = retrieve_argv(url, ["2.25.77"], REPOSITORY, HOME, blocker / "sub" / "doc.pdf")
+    code, _, err = xcads(capsys, *argv)
+    assert code == 2
+    assert (
+        err.strip()
+        == f"xcads retrieve: error: cannot make the folder {blocker / 'sub'}: Not a directory"
+    )

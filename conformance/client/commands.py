@@ -39,6 +39,8 @@ from registry.metadata import Code, DocumentEntry
 XCA_PATH = "/XCA/services/RespondingGatewayService"
 FHIR_PATH = "/fhir"
 TITLE_WIDTH = 40
+# The shell's convention for a command ended by SIGINT.
+EXIT_INTERRUPTED = 130
 
 
 def add_client_commands(commands: argparse._SubParsersAction) -> None:
@@ -161,6 +163,9 @@ def _reporting(args: argparse.Namespace, command) -> int:
     except ClientError as error:
         print(f"xcads {args.command}: error: {error}", file=sys.stderr)
         return error.exit_code
+    except KeyboardInterrupt:
+        print(f"xcads {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 def _tls(args: argparse.Namespace) -> TlsOptions:

@@ -83,6 +83,8 @@ def talking_to(url: str) -> Iterator[None]:
             # handshake, so a refused or missing certificate shows as a dropped connection.
             hint = " (a TLS server does this when it gets no client certificate it accepts: --cert)"
         raise ClientError(f"{url}: the connection failed: {_reason(exc)}{hint}") from None
+    except httpx.HTTPError as exc:
+        raise ClientError(f"{url}: {_reason(exc)}") from None
 
 
 _CUT_OFF = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)

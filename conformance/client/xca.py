@@ -317,12 +317,13 @@ def _document_bytes(
 
 
 def _target(out: Path | None, unique_id: str, mime_type: str, *, single: bool) -> Path:
-    if single and out is not None and not out.is_dir():
-        out.parent.mkdir(parents=True, exist_ok=True)
-        return out
-    folder = out or Path(".")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder / file_name(unique_id, mime_type)
+    file = out if single and out is not None and not out.is_dir() else None
+    folder = file.parent if file is not None else out or Path(".")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ClientError(f"cannot make the folder {folder}: {exc.strerror}", EXIT_USAGE) from None
+    return file or folder / file_name(unique_id, mime_type)
 
 
 def file_name(unique_id: str, mime_type: str) -> str:
