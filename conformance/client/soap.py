@@ -97,7 +97,7 @@ def request_envelope(
 def exchange(
     client: httpx.Client,
     url: str,
-    content: bytes | object,
+    content: bytes,
     content_type: str,
     *,
     max_envelope_bytes: int = MAX_ROOT_BYTES,
