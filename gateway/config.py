@@ -64,6 +64,15 @@ class Settings(BaseSettings):
     profile: Literal["ihe", "norway"] = "ihe"
     accept_synthetic_ids: bool = False
     patient_id_domains: Annotated[list[str], NoDecode] = []
+    # Production: log lines as "text" or "json"; on SIGTERM requests under way get
+    # shutdown_grace_seconds to finish; an idle kept-alive connection closes after
+    # keep_alive_seconds; a request whose body stalls body_read_timeout_seconds between two
+    # chunks gets 408; /ready waits ready_timeout_seconds for the database and document store.
+    log_format: Literal["text", "json"] = "text"
+    shutdown_grace_seconds: float = 30.0
+    keep_alive_seconds: float = 5.0
+    body_read_timeout_seconds: float = 60.0
+    ready_timeout_seconds: float = 5.0
 
     @field_validator("patient_id_domains", mode="before")
     @classmethod

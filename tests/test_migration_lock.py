@@ -42,7 +42,9 @@ def test_replicas_migrating_an_empty_postgresql_database_at_once_all_succeed(emp
     barrier = context.Barrier(REPLICAS)
     failures = context.Queue()
     processes = [
-        context.Process(target=_migrate_when_all_are_ready, args=(empty_database, barrier, failures))
+        context.Process(
+            target=_migrate_when_all_are_ready, args=(empty_database, barrier, failures)
+        )
         for _ in range(REPLICAS)
     ]
 
