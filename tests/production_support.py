@@ -1,16 +1,27 @@
-"""Helpers for the production tests: ITI-41 requests of one document, and metric values."""
+"""Helpers for the production tests: ITI-41 requests of one document, metric values, servers
+whose log is kept, and empty PostgreSQL databases."""
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import signal
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 from registry_support import submit_objects_request
 from repository_support import provide_request
+from servers import Server
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 from validation_samples import PATIENT, document_entry, submission
 
 from registry.metadata import DocumentEntry
+from registry.sql import normalize_url
 
 
 def provide_one(
@@ -34,3 +45,50 @@ def metric(exposition: str, name: str, **labels: str) -> float:
             if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
                 return sample.value
     return 0.0
+
+
+class DrainedServer(Server):
+    """A `xcads serve` process whose log is read on a thread, so that it never blocks on a full
+    pipe, and kept in `log`."""
+
+    def __init__(self, data_dir: Path, environment: dict[str, str] | None = None) -> None:
+        super().__init__(data_dir, environment=environment)
+        self._reader = threading.Thread(target=self._drain, daemon=True)
+        self._reader.start()
+
+    def _drain(self) -> None:
+        for line in self.process.stderr:
+            self.log.append(line)
+
+    def terminate_gracefully(self) -> None:
+        """Send SIGTERM, as a container runtime does to stop a replica."""
+        self.process.send_signal(signal.SIGTERM)
+
+    def wait(self, timeout: float = 60) -> int:
+        """Wait for the process to end and its log to be read; its exit code."""
+        code = self.process.wait(timeout=timeout)
+        self._reader.join(timeout=10)
+        self.http.close()
+        return code
+
+    def stop(self) -> None:
+        """Stop the process if it still runs, and close the client."""
+        if self.process.poll() is None:
+            self.process.terminate()
+        self.wait()
+
+
+@contextmanager
+def empty_postgres_database(server_url: str) -> Iterator[str]:
+    """A new PostgreSQL database beside the one `server_url` names, dropped afterwards."""
+    server = make_url(normalize_url(server_url))
+    name = f"xcads_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield server.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

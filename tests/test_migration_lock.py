@@ -5,8 +5,8 @@ from __future__ import annotations
 import multiprocessing
 
 import pytest
+from production_support import empty_postgres_database
 from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.engine import make_url
 
 from registry.migrations import upgrade
 from registry.sql import normalize_url
@@ -26,15 +26,8 @@ def _migrate_when_all_are_ready(url: str, barrier, failures) -> None:
 @pytest.fixture
 def empty_database(postgres_database_url):
     """A PostgreSQL database with no tables at all, dropped afterwards."""
-    server = make_url(normalize_url(postgres_database_url))
-    name = f"{server.database}_empty"
-    admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    yield server.set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with empty_postgres_database(postgres_database_url) as url:
+        yield url
 
 
 def test_replicas_migrating_an_empty_postgresql_database_at_once_all_succeed(empty_database):
