@@ -24,6 +24,7 @@ request_id: ContextVar[str] = ContextVar("xcads_request_id", default=NO_REQUEST)
 
 # Ids from the caller are kept only if they cannot break a log line or smuggle markup.
 _SANE_REQUEST_ID = re.compile(rb"[A-Za-z0-9][A-Za-z0-9._:@+=/-]{0,127}")
+_EVENT = re.compile(r"[a-z0-9_]+(?:\.[a-z0-9_]+)+")
 _FIELD = re.compile(r"""(\w+)=('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|\S*)""")
 # LogRecord attributes that fields of an event must not overwrite in JSON output.
 _RESERVED = frozenset({"time", "level", "logger", "event", "message", "request_id", "exception"})
@@ -67,18 +68,23 @@ class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, event, its fields, message, request id."""
 
     def format(self, record: logging.LogRecord) -> str:
-        """Render the record; `field=value` pairs of the message become members."""
+        """Render the record; `field=value` pairs after an event name become members.
+
+        A line of a library's own (uvicorn's) has no event name: its logger's name stands in.
+        """
         message = record.getMessage()
         event, _, rest = message.partition(" ")
+        structured = _EVENT.fullmatch(event) is not None
         line: dict[str, object] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
-            "event": event,
+            "event": event if structured else record.name,
         }
-        for name, value in _FIELD.findall(rest):
-            if name not in _RESERVED:
-                line[name] = _field_value(value)
+        if structured:
+            for name, value in _FIELD.findall(rest):
+                if name not in _RESERVED:
+                    line[name] = _field_value(value)
         line["message"] = message
         line["request_id"] = getattr(record, "request_id", NO_REQUEST)
         if record.exc_info:

@@ -260,3 +260,15 @@ def test_no_patient_id_or_document_content_is_logged_at_info(client, text_lines)
         assert PATIENT_ID not in line
         assert other_patient not in line
         assert DOCUMENT_TEXT not in line
+
+
+def test_a_library_line_without_an_event_name_is_named_by_its_logger():
+    record = logging.LogRecord(
+        "uvicorn.error", logging.INFO, __file__, 1, "Shutting down x=1", (), None
+    )
+
+    line = json.loads(JsonFormatter().format(record))
+
+    assert line["event"] == "uvicorn.error"
+    assert line["message"] == "Shutting down x=1"
+    assert "x" not in line
