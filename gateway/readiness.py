@@ -33,11 +33,20 @@ def check_documents(documents: DocumentStore) -> None:
     documents.exists(PROBE_KEY)
 
 
-async def _within(seconds: float, what: str, check, *args) -> str | None:
-    """Run a blocking check off the event loop; the reason it failed, or None."""
+async def _within(request: Request, seconds: float, what: str, check, *args) -> str | None:
+    """Run a blocking check off the event loop; the reason it failed, or None.
+
+    A check still running from an earlier probe is awaited rather than started again, so that a
+    store that hangs cannot fill the threadpool with probes.
+    """
+    running: dict[str, asyncio.Task] = request.app.state.readiness_checks
+    task = running.get(what)
+    if task is None or task.done():
+        task = asyncio.get_running_loop().create_task(run_in_threadpool(check, *args))
+        running[what] = task
     try:
         async with asyncio.timeout(seconds):
-            await run_in_threadpool(check, *args)
+            await asyncio.shield(task)
     except TimeoutError:
         return f"{what} did not answer within {seconds} seconds"
     except Exception as error:
@@ -50,12 +59,14 @@ async def _within(seconds: float, what: str, check, *args) -> str | None:
 async def ready(request: Request) -> JSONResponse:
     """Answer 200 when the database and document store answer, else 503 with the reason."""
     state = request.app.state
+    if not hasattr(state, "readiness_checks"):
+        state.readiness_checks = {}
     seconds = state.settings.ready_timeout_seconds
     reasons = [
         reason
         for reason in await asyncio.gather(
-            _within(seconds, "the registry database", check_database, state.registry),
-            _within(seconds, "the document store", check_documents, state.documents),
+            _within(request, seconds, "the registry database", check_database, state.registry),
+            _within(request, seconds, "the document store", check_documents, state.documents),
         )
         if reason
     ]

@@ -18,6 +18,7 @@ from soap_messages import find_documents, retrieve
 from gateway.app import create_app
 from gateway.config import Settings
 from gateway.logs import JsonFormatter, RequestIdFilter, TextFormatter
+from gateway.metrics import http_transaction
 
 XCA = "/XCA/services/RespondingGatewayService"
 REPOSITORY_PATH = "/Repository/services/RepositoryService"
@@ -272,3 +273,24 @@ def test_a_library_line_without_an_event_name_is_named_by_its_logger():
     assert line["event"] == "uvicorn.error"
     assert line["message"] == "Shutting down x=1"
     assert "x" not in line
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "transaction"),
+    [
+        ("POST", "/fhir", "ITI-65"),
+        ("POST", "/fhir/", "ITI-65"),
+        ("GET", "/fhir/List", "ITI-66"),
+        ("POST", "/fhir/List/_search", "ITI-66"),
+        ("GET", "/fhir/DocumentReference", "ITI-67"),
+        ("GET", "/fhir/DocumentReference/abc", "ITI-67"),
+        ("POST", "/fhir/DocumentReference/_search", "ITI-67"),
+        ("GET", "/fhir/Binary/abc", "ITI-68"),
+        ("GET", "/mhd/documents/1.2.3", "ITI-68"),
+        ("GET", "/fhir/metadata", "other"),
+        ("GET", "/fhir", "other"),
+        ("POST", "/XCA/services/RespondingGatewayService", None),
+    ],
+)
+def test_mhd_transactions_are_named_by_method_and_path(method, path, transaction):
+    assert http_transaction(method, path) == transaction
