@@ -72,11 +72,11 @@ observation: ContextVar[Observation | None] = ContextVar("xcads_observation", de
 
 @dataclass(slots=True)
 class _Series:
-    requests: object
-    errors: object
-    latency: object
-    received: object
-    sent: object
+    requests: Counter
+    errors: Counter
+    latency: Histogram
+    received: Counter
+    sent: Counter
 
 
 _series: dict[str, _Series] = {}
