@@ -19,6 +19,7 @@ from itertools import product
 from mhd.datatypes import URN_UUID, assigning_authority, coding_scheme, dtm, escape, unique_id
 from mhd.outcome import FhirIssue
 from mhd.resources import DOCUMENT_STATUS, LIST_STATUS, LIST_TYPES
+from registry.dtm import dtm_key
 from registry.errors import ErrorCode, XdsError
 from registry.metadata import DocumentEntry, Folder, SubmissionSet
 from registry.queries import (
@@ -223,9 +224,10 @@ def parse_list_search(
         if source_ids:
             slots["$XDSSubmissionSetSourceId"] = [[_list(source_ids)]]
         authors = _author_patterns(params, "source")
-        if len(authors) > 1:
+        if len(authors) > 2:
             raise _rejected("source.given and source.family take one name here", "source.family")
         if authors:
+            # FindSubmissionSets takes one pattern: the name followed by further components.
             slots["$XDSSubmissionSetAuthorPerson"] = [[_quoted(authors[0])]]
         search.requests.append(StoredQueryRequest(FIND_SUBMISSION_SETS, slots, OBJECT_REF))
 
@@ -351,6 +353,10 @@ def _date(text: str, name: str) -> tuple[str, str, str]:
         raise _rejected(f"{name} value {value!r} is not a valid date", name) from None
     if "T" in value and not _SECONDS.search(value):
         low = low[:12]
+    try:
+        datetime.strptime(dtm_key(low) or "", "%Y%m%d%H%M%S")
+    except ValueError:
+        raise _rejected(f"{name} value {value!r} is not a valid date", name) from None
     return prefix, low, _next(low)
 
 
@@ -374,16 +380,23 @@ def _next(low: str) -> str:
 
 
 def _author_patterns(params: _Params, prefix: str) -> list[str]:
-    """authorPerson LIKE patterns for the XCN name components (ITI-66 name translation)."""
+    """authorPerson LIKE patterns matching whole XCN name components (ITI-66 name translation).
+
+    Each name is two alternatives: components follow it, or it ends the XCN.
+    """
     family = params.occurrences(f"{prefix}.family")
     given = params.occurrences(f"{prefix}.given")
+    if not family and not given:
+        return []
     if len(family) > 1 or len(given) > 1:
         raise _rejected(f"{prefix}.given and {prefix}.family may not repeat", f"{prefix}.family")
     families = [escape(f) for f in family[0]] if family else ["%"]
-    givens = [escape(g) for g in given[0]] if given else ["%"]
-    if not family and not given:
-        return []
-    return [f"%^{f}^{g}^%" if g != "%" else f"%^{f}^%" for f, g in product(families, givens)]
+    givens = [escape(g) for g in given[0]] if given else [None]
+    patterns = []
+    for family_name, given_name in product(families, givens):
+        name = f"%^{family_name}" if given_name is None else f"%^{family_name}^{given_name}"
+        patterns += [f"{name}^%", name]
+    return patterns
 
 
 def _list_kind(token: str) -> str:
