@@ -83,33 +83,13 @@ async def find_document_lists(request: Request) -> Response:
 @router.get("/fhir/DocumentReference/{id}")
 def read_document_reference(id: str, request: Request) -> Response:
     """Read one DocumentReference by id (the entryUUID), whatever its status."""
-    pairs = list(request.query_params.multi_items())
-    try:
-        xml = _wants_xml(request, pairs)
-    except Rejected as rejected:
-        return _outcome(rejected, xml=False)
-    registry: RegistryStore = request.app.state.registry
-    entries = registry.document_entries_by_uuid([_entry_uuid(id)])
-    if not entries:
-        return _not_found("DocumentReference", id, xml)
-    links = _links(request, registry, entries)
-    return _answer(document_reference(entries[0], links), xml)
+    return _read(request, "DocumentReference", id)
 
 
 @router.get("/fhir/List/{id}")
 def read_list(id: str, request: Request) -> Response:
     """Read one SubmissionSet or Folder List by id (the entryUUID), whatever its status."""
-    pairs = list(request.query_params.multi_items())
-    try:
-        xml = _wants_xml(request, pairs)
-    except Rejected as rejected:
-        return _outcome(rejected, xml=False)
-    registry: RegistryStore = request.app.state.registry
-    key = _entry_uuid(id)
-    found = [*registry.submission_sets_by_uuid([key]), *registry.folders_by_uuid([key])]
-    if not found:
-        return _not_found("List", id, xml)
-    return _answer(_lists(found, _links(request, registry, found))[0], xml)
+    return _read(request, "List", id)
 
 
 @router.get("/fhir/metadata")
@@ -120,6 +100,25 @@ def metadata(request: Request) -> Response:
     except Rejected as rejected:
         return _outcome(rejected, xml=False)
     return _answer(capability_statement(_base(request) + "/fhir", _version()), xml)
+
+
+def _read(request: Request, kind: str, id: str) -> Response:
+    try:
+        xml = _wants_xml(request, list(request.query_params.multi_items()))
+    except Rejected as rejected:
+        return _outcome(rejected, xml=False)
+    registry: RegistryStore = request.app.state.registry
+    key = _entry_uuid(id)
+    if kind == "DocumentReference":
+        found: list = registry.document_entries_by_uuid([key])
+    else:
+        found = [*registry.submission_sets_by_uuid([key]), *registry.folders_by_uuid([key])]
+    if not found:
+        return _not_found(kind, id, xml)
+    links = _links(request, registry, found)
+    if kind == "DocumentReference":
+        return _answer(document_reference(found[0], links), xml)
+    return _answer(_lists(found, links)[0], xml)
 
 
 # --- ITI-68 Retrieve Document -------------------------------------------------------------------
