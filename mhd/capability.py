@@ -19,6 +19,7 @@ _DOCUMENT_REFERENCE_SEARCH = [
     ("identifier", "token", "masterIdentifier (uniqueId) or identifier (entryUUID)"),
     ("_id", "token", "the entryUUID without urn:uuid:"),
     ("creation", "date", "content.attachment.creation (creationTime)"),
+    ("date", "date", "when the registry took the entry (its SubmissionSet's submissionTime)"),
     ("period", "date", "context.period overlapping the range (service start and stop time)"),
     ("author.given", "string", "given name of an author person"),
     ("author.family", "string", "family name of an author person"),

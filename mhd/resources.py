@@ -14,6 +14,7 @@ from urllib.parse import quote
 
 from mhd.datatypes import CODE_SYSTEM_OIDS, PID_8, URI_SYSTEM, URN_OID, URN_UUID
 from mhd.mapping import DESIGNATION_TYPE, INTENDED_RECIPIENT, SOURCE_ID
+from registry.dtm import dtm_key
 from registry.metadata import (
     AssociationType,
     Author,
@@ -66,6 +67,8 @@ class Links:
     """The ITI-68 URL a document's uniqueId, percent-encoded, is appended to."""
     relations: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     members: dict[str, list[str]] = field(default_factory=dict)
+    registered: dict[str, str] = field(default_factory=dict)
+    """The submissionTime each DocumentEntry was registered at, by entryUUID."""
 
 
 def resource_id(entry_uuid: str) -> str:
@@ -92,6 +95,9 @@ def document_reference(entry: DocumentEntry, links: Links) -> dict:
     if entry.class_code:
         resource["category"] = [codeable_concept(entry.class_code)]
     resource["subject"] = {"identifier": cx_identifier(entry.patient_id)}
+    registered = links.registered.get(entry.entry_uuid)
+    if registered:
+        resource["date"] = fhir_date_time(dtm_key(registered) or registered)
     authors = [contained.author(author) for author in entry.authors]
     if any(authors):
         resource["author"] = [a for a in authors if a]

@@ -36,6 +36,7 @@ from mhd.search import (
     SearchRejected,
     parse_document_reference_search,
     parse_list_search,
+    registration_times,
     run_search,
 )
 from registry.errors import ErrorCode
@@ -137,6 +138,8 @@ def retrieve_document(unique_id: str, request: Request) -> Response:
         status, problem = 404, "Document Not Found"
     elif entry.availability_status != AvailabilityStatus.APPROVED:
         status, problem = 410, "the document is deprecated"
+    elif not _acceptable(entry.mime_type, request.headers.get("accept")):
+        status, problem = 406, f"the document is {entry.mime_type} only, which Accept excludes"
     else:
         try:
             chunks = state.documents.open(unique_id)
@@ -144,8 +147,33 @@ def retrieve_document(unique_id: str, request: Request) -> Response:
             status, problem = 410, "the document's bytes are not available"
     log.info("iti68.retrieve status=%d ms=%.1f", status, (time.perf_counter() - started) * 1000)
     if status != 200:
-        return _outcome(Rejected(status, "not-found", problem), xml=False)
+        issue_type = "not-supported" if status == 406 else "not-found"
+        return _outcome(Rejected(status, issue_type, problem), xml=False)
     return StreamingResponse(_closing(chunks), media_type=entry.mime_type)
+
+
+def _acceptable(mime_type: str, accept: str | None) -> bool:
+    """Whether an Accept header admits the document's one mimeType (ITI-68: else 406)."""
+    if not accept:
+        return True
+    kind = mime_type.split(";")[0].strip().lower()
+    for item in accept.split(","):
+        media_range, _, parameters = item.partition(";")
+        media_range = media_range.strip().lower()
+        if _quality(parameters) > 0 and media_range in ("*/*", kind, kind.split("/")[0] + "/*"):
+            return True
+    return False
+
+
+def _quality(parameters: str) -> float:
+    for parameter in parameters.split(";"):
+        name, _, value = parameter.strip().partition("=")
+        if name.lower() == "q":
+            try:
+                return float(value)
+            except ValueError:
+                return 1.0
+    return 1.0
 
 
 def _closing(chunks: Iterator[bytes]) -> Iterator[bytes]:
@@ -222,7 +250,7 @@ def _paging_links(url: str, search: Search, total: int) -> list[dict]:
         return f"{url}?{urlencode(query)}"
 
     links = [{"relation": "self", "url": page(search.offset)}]
-    if search.offset + search.count < total:
+    if search.count and search.offset + search.count < total:
         links.append({"relation": "next", "url": page(search.offset + search.count)})
     if search.offset > 0:
         previous = max(0, min(search.offset, total) - search.count)
@@ -237,6 +265,7 @@ def _links(request: Request, registry: RegistryStore, objects: list) -> Links:
     entries = [o for o in objects if isinstance(o, DocumentEntry)]
     containers = [o for o in objects if not isinstance(o, DocumentEntry)]
     if entries:
+        links.registered = registration_times(registry, [e.entry_uuid for e in entries])
         relations = registry.find_associations(
             AssociationQuery(
                 source_objects=[e.entry_uuid for e in entries],

@@ -21,7 +21,7 @@ from mhd.outcome import FhirIssue
 from mhd.resources import DOCUMENT_STATUS, LIST_STATUS, LIST_TYPES
 from registry.dtm import dtm_key
 from registry.errors import ErrorCode, XdsError
-from registry.metadata import DocumentEntry, Folder, SubmissionSet
+from registry.metadata import AssociationType, DocumentEntry, Folder, SubmissionSet
 from registry.queries import (
     FIND_DOCUMENTS,
     FIND_DOCUMENTS_BY_REFERENCE_ID,
@@ -29,7 +29,7 @@ from registry.queries import (
     FIND_SUBMISSION_SETS,
     run_stored_query,
 )
-from registry.store import QueryResult, RegistryStore, StoredQueryRequest
+from registry.store import AssociationQuery, QueryResult, RegistryStore, StoredQueryRequest
 
 DEFAULT_COUNT = 100
 OBJECT_REF = "ObjectRef"
@@ -55,6 +55,7 @@ DOCUMENT_PARAMETERS = frozenset(
         "identifier",
         "_id",
         "creation",
+        "date",
         "period",
         "author.given",
         "author.family",
@@ -94,6 +95,10 @@ _FHIR_DATE = re.compile(
 )
 
 
+# How the stored query's errors read as FHIR IssueType; all are the search's fault.
+_ISSUE_TYPES = {ErrorCode.TOO_MANY_RESULTS: "too-costly"}
+
+
 class SearchRejected(Exception):
     """The search cannot be run as asked; `issues` say why."""
 
@@ -113,6 +118,8 @@ class Search:
     offset: int = 0
     applied: list[tuple[str, str]] = field(default_factory=list)
     matches_nothing: bool = False
+    registered: tuple[str | None, str | None] = (None, None)
+    """The DTM range [from, to) of `date` on DocumentReference: when the registry took it."""
 
 
 class _Params:
@@ -172,6 +179,7 @@ def parse_document_reference_search(
         slots[parameter] = [[_list(kept or clauses[0])]]
 
     _time_slots(slots, params, "creation", "$XDSDocumentEntryCreationTime")
+    search.registered = _range(params, "date")
     _period_slots(slots, params)
     authors = _author_patterns(params, "author")
     if authors:
@@ -251,11 +259,52 @@ def run_search(
         try:
             result: QueryResult = run_stored_query(store, request, max_results=max_results)
         except XdsError as error:
-            raise SearchRejected([FhirIssue(i.code, i.message) for i in error.issues]) from None
+            issues = [
+                FhirIssue(i.code, i.message, issue_type=_ISSUE_TYPES.get(i.code, "invalid"))
+                for i in error.issues
+            ]
+            raise SearchRejected(issues) from None
         found += [*result.document_entries, *result.submission_sets, *result.folders]
     for alternatives in search.identifiers:
         found = [o for o in found if o.entry_uuid in alternatives or o.unique_id in alternatives]
+    start, end = (dtm_key(bound) for bound in search.registered)
+    if start or end:
+        times = registration_times(store, [o.entry_uuid for o in found])
+        found = [o for o in found if _within(dtm_key(times.get(o.entry_uuid)), start, end)]
     return found
+
+
+def registration_times(store: RegistryStore, entry_uuids: list[str]) -> dict[str, str]:
+    """When each DocumentEntry was registered: the submissionTime of the SubmissionSet whose
+    HasMember (SubmissionSetStatus Original) brought it, which MHD renders as
+    DocumentReference.date."""
+    if not entry_uuids:
+        return {}
+    memberships = store.find_associations(
+        AssociationQuery(
+            target_objects=entry_uuids,
+            association_types=[AssociationType.HAS_MEMBER.value],
+            availability_statuses=None,
+        ),
+        len(entry_uuids) * 10,
+    )
+    originals = {m.target_object: m.source_object for m in memberships}
+    originals.update(
+        {
+            m.target_object: m.source_object
+            for m in memberships
+            if m.submission_set_status == "Original"
+        }
+    )
+    sets = store.submission_sets_by_uuid(list(dict.fromkeys(originals.values())))
+    times = {s.entry_uuid: s.submission_time for s in sets}
+    return {entry: times[source] for entry, source in originals.items() if source in times}
+
+
+def _within(key: str | None, start: str | None, end: str | None) -> bool:
+    if key is None:
+        return False
+    return (start is None or key >= start) and (end is None or key < end)
 
 
 def _search(pairs: list[tuple[str, str]], params: _Params, max_count: int) -> Search:

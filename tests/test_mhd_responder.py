@@ -276,6 +276,16 @@ def test_period_selects_services_overlapping_the_range(client, registry):
     assert unique_ids(search(client, {"period": "lt2023-06"})) == {"1.1.1"}
 
 
+def test_date_selects_by_when_the_registry_took_the_entry(client, registry):
+    seed(registry, document_entry("1.1.1"), submission_time="20240101120000")
+    seed(registry, document_entry("1.1.2"), submission_time="20240301120000")
+
+    assert unique_ids(search(client, {"date": "ge2024-02"})) == {"1.1.2"}
+    assert unique_ids(search(client, {"date": "2024-01-01"})) == {"1.1.1"}
+    (resource,) = found(search(client, {"date": "lt2024-02"}))
+    assert resource["date"] == "2024-01-01T12:00:00Z"
+
+
 # --- authors and related ------------------------------------------------------------------------
 
 
@@ -373,6 +383,28 @@ def test_count_above_the_query_cap_is_lowered_to_it(app, client, registry):
 
     assert len(found(response)) == 2
     assert "_count=2" in _link(response, "self")
+
+
+def test_count_zero_answers_the_total_without_entries_or_next_link(client, registry):
+    seed(registry, document_entry("1.1.1"), document_entry("1.1.2"))
+
+    response = search(client, {"_count": "0"})
+
+    assert found(response) == []
+    assert response.json()["total"] == 2
+    assert _link(response, "next") is None
+
+
+def test_more_matches_than_the_query_cap_is_a_too_costly_400(app, client, registry):
+    app.state.settings.max_query_results = 1
+    seed(registry, document_entry("1.1.1"), document_entry("1.1.2"))
+
+    response = search(client, {})
+
+    outcome(response)
+    (issue,) = response.json()["issue"]
+    assert issue["code"] == "too-costly"
+    assert issue["details"]["text"] == "XDSTooManyResults"
 
 
 def test_a_malformed_count_is_refused(client):
@@ -696,6 +728,23 @@ def test_retrieve_answers_the_document_at_the_attachment_url_with_its_mime_type(
     assert (
         base64.b64encode(hashlib.sha1(document.content).digest()).decode() == (attachment["hash"])
     )
+
+
+def test_retrieve_with_an_accept_excluding_the_mime_type_is_406(client, app, registry):
+    seed(registry, document_entry("1.1.1"))
+
+    response = client.get("/mhd/documents/1.1.1", headers={"Accept": "text/html, */*;q=0"})
+
+    assert "Accept" in outcome(response, 406)
+
+
+def test_retrieve_accepts_a_matching_media_range(client):
+    assert post(client, fixture_bundle("ihe")).status_code == 200
+
+    response = client.get("/mhd/documents/1.2.3.4.5.200.1", headers={"Accept": "text/*"})
+
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
 
 
 def test_retrieve_an_unknown_document_is_404(client):
