@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from urllib.parse import quote
 
 from mhd.datatypes import CODE_SYSTEM_OIDS, PID_8, URI_SYSTEM, URN_OID, URN_UUID
@@ -55,6 +56,9 @@ _SYSTEM_OF_OID = {oid: system for system, oid in reversed(CODE_SYSTEM_OIDS.items
 _GENDER = {code: gender for gender, code in PID_8.items()}
 _OID = re.compile(r"[0-2](\.(0|[1-9]\d*))+")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
+# The value renderers below are pure and see the same codes and people over and over; their
+# results are shared between resources, so nothing may change a dict they return.
+_cached = lru_cache(maxsize=8192)
 _HL7_ESCAPES = (("\\F\\", "|"), ("\\S\\", "^"), ("\\T\\", "&"), ("\\R\\", "~"), ("\\E\\", "\\"))
 
 
@@ -237,7 +241,7 @@ class _Contained:
     def add(self, resource: dict | None) -> dict | None:
         if not resource:
             return None
-        kind = resource.pop("resourceType")
+        kind = resource["resourceType"]
         local_id = f"{kind[0].lower()}{len(self.resources) + 1}"
         self.resources.append({"resourceType": kind, "id": local_id, **resource})
         return {"reference": f"#{local_id}"}
@@ -249,11 +253,11 @@ class _Contained:
         telecom = [t for t in (contact_point(x) for x in author.telecommunications) if t]
         if person and not organizations and not author.roles and not author.specialties:
             if telecom:
-                person["telecom"] = telecom
+                person = {**person, "telecom": telecom}
             return self.add(person)
         if not person and organizations and not author.roles and not author.specialties:
             if telecom:
-                organizations[0]["telecom"] = telecom
+                return self.add({**organizations[0], "telecom": telecom})
             return self.add(organizations[0])
         role: dict = {"resourceType": "PractitionerRole"}
         if person:
@@ -301,7 +305,7 @@ def _recipient(recipient: str) -> dict | None:
     if resource is None and telecom:
         resource = {"resourceType": "Practitioner"}
     if resource is not None and telecom:
-        resource["telecom"] = telecom
+        resource = {**resource, "telecom": telecom}
     return resource
 
 
@@ -315,6 +319,7 @@ def unescape(value: str) -> str:
     return value
 
 
+@_cached
 def system_of(coding_scheme: str) -> str:
     """The FHIR code system URI of an XDS codingScheme."""
     if coding_scheme in _SYSTEM_OF_OID:
@@ -324,6 +329,7 @@ def system_of(coding_scheme: str) -> str:
     return coding_scheme
 
 
+@_cached
 def coding(code: Code) -> dict:
     """A Coding for an XDS code."""
     rendered = {"system": system_of(code.coding_scheme), "code": code.code}
@@ -332,11 +338,13 @@ def coding(code: Code) -> dict:
     return rendered
 
 
+@_cached
 def codeable_concept(code: Code) -> dict:
     """A CodeableConcept holding one XDS code."""
     return {"coding": [coding(code)]}
 
 
+@_cached
 def coded_string(value: str) -> dict:
     """A CodeableConcept for an authorRole or authorSpecialty (`code^^^&oid&ISO` or text)."""
     parts = value.split("^")
@@ -346,6 +354,7 @@ def coded_string(value: str) -> dict:
     return {"text": unescape(value)}
 
 
+@_cached
 def unique_id_identifier(unique_id: str) -> dict:
     """The Identifier of a uniqueId (ITI TF-2 Appendix E.3): OIDs and UUIDs as URNs."""
     if _OID.fullmatch(unique_id):
@@ -367,6 +376,7 @@ def _authority_system(hd: str) -> str | None:
     return None
 
 
+@_cached
 def cx_identifier(value: str) -> dict:
     """The Identifier of a CX `id^^^&oid&ISO`."""
     parts = value.split("^")
@@ -378,6 +388,7 @@ def cx_identifier(value: str) -> dict:
     return identifier
 
 
+@_cached
 def cxi_identifier(value: str) -> dict:
     """The Identifier of a referenceIdList CXi `id^^^&oid&ISO^type`, its type as text."""
     identifier = cx_identifier(value)
@@ -403,6 +414,7 @@ def human_name(parts: list[str]) -> dict:
     return name
 
 
+@_cached
 def practitioner(xcn: str) -> dict | None:
     """A Practitioner from an XCN `id^family^given^further^suffix^prefix^^^&oid&ISO`."""
     parts = xcn.split("^")
@@ -420,6 +432,7 @@ def practitioner(xcn: str) -> dict | None:
     return resource if len(resource) > 1 else None
 
 
+@_cached
 def organization(xon: str) -> dict:
     """An Organization from an XON `name^^^^^&oid&ISO^^^^id`."""
     parts = xon.split("^")
@@ -436,6 +449,7 @@ def organization(xon: str) -> dict:
     return resource
 
 
+@_cached
 def contact_point(xtn: str) -> dict | None:
     """A ContactPoint from an XTN: e-mail (`^^Internet^a@b`) or phone (`^PRN^PH^...^+47...`)."""
     parts = xtn.split("^")
@@ -448,6 +462,7 @@ def contact_point(xtn: str) -> dict | None:
     return None
 
 
+@_cached
 def fhir_date_time(value: str) -> str:
     """A FHIR date or dateTime for an HL7 DTM (UTC); hour precision gets whole minutes."""
     digits = value[:14]

@@ -36,8 +36,8 @@ from mhd.search import (
     SearchRejected,
     parse_document_reference_search,
     parse_list_search,
-    registration_times,
     run_search,
+    submission_times,
 )
 from registry.errors import ErrorCode
 from registry.lifecycle import latest_versions
@@ -265,17 +265,23 @@ def _links(request: Request, registry: RegistryStore, objects: list) -> Links:
     entries = [o for o in objects if isinstance(o, DocumentEntry)]
     containers = [o for o in objects if not isinstance(o, DocumentEntry)]
     if entries:
-        links.registered = registration_times(registry, [e.entry_uuid for e in entries])
-        relations = registry.find_associations(
+        uuids = {e.entry_uuid for e in entries}
+        # One query for both: the relations each entry states, and the HasMembers naming it.
+        associations = registry.find_associations(
             AssociationQuery(
-                source_objects=[e.entry_uuid for e in entries],
-                association_types=list(RELATES_TO),
+                objects=list(uuids),
+                association_types=[*RELATES_TO, AssociationType.HAS_MEMBER.value],
             ),
             len(entries) * 100,
         )
-        for link in relations:
-            code = RELATES_TO[link.association_type]
-            links.relations.setdefault(link.source_object, []).append((code, link.target_object))
+        memberships = [a for a in associations if a.target_object in uuids]
+        links.registered = submission_times(registry, memberships)
+        for link in associations:
+            if link.association_type in RELATES_TO and link.source_object in uuids:
+                code = RELATES_TO[link.association_type]
+                links.relations.setdefault(link.source_object, []).append(
+                    (code, link.target_object)
+                )
     if containers:
         memberships = registry.find_associations(
             AssociationQuery(

@@ -21,7 +21,7 @@ from mhd.outcome import FhirIssue
 from mhd.resources import DOCUMENT_STATUS, LIST_STATUS, LIST_TYPES
 from registry.dtm import dtm_key
 from registry.errors import ErrorCode, XdsError
-from registry.metadata import AssociationType, DocumentEntry, Folder, SubmissionSet
+from registry.metadata import Association, AssociationType, DocumentEntry, Folder, SubmissionSet
 from registry.queries import (
     FIND_DOCUMENTS,
     FIND_DOCUMENTS_BY_REFERENCE_ID,
@@ -282,20 +282,21 @@ def registration_times(store: RegistryStore, entry_uuids: list[str]) -> dict[str
         return {}
     memberships = store.find_associations(
         AssociationQuery(
-            target_objects=entry_uuids,
-            association_types=[AssociationType.HAS_MEMBER.value],
-            availability_statuses=None,
+            target_objects=entry_uuids, association_types=[AssociationType.HAS_MEMBER.value]
         ),
         len(entry_uuids) * 10,
     )
-    originals = {m.target_object: m.source_object for m in memberships}
-    originals.update(
-        {
-            m.target_object: m.source_object
-            for m in memberships
-            if m.submission_set_status == "Original"
-        }
-    )
+    return submission_times(store, memberships)
+
+
+def submission_times(store: RegistryStore, memberships: list[Association]) -> dict[str, str]:
+    """The submissionTime of each HasMember target's original SubmissionSet, by target."""
+    originals = {
+        m.target_object: m.source_object
+        for m in memberships
+        if m.association_type == AssociationType.HAS_MEMBER
+        and m.submission_set_status == "Original"
+    }
     sets = store.submission_sets_by_uuid(list(dict.fromkeys(originals.values())))
     times = {s.entry_uuid: s.submission_time for s in sets}
     return {entry: times[source] for entry, source in originals.items() if source in times}
