@@ -31,6 +31,7 @@ DOCUMENT_REFERENCE_PROFILE = PROFILE + "IHE.MHD.Comprehensive.DocumentReference"
 SUBMISSION_SET_PROFILE = PROFILE + "IHE.MHD.Comprehensive.SubmissionSet"
 FOLDER_PROFILE = PROFILE + "IHE.MHD.Folder"
 LIST_TYPES = "https://profiles.ihe.net/ITI/MHD/CodeSystem/MHDlistTypes"
+HOME_COMMUNITY_ID = PROFILE + "ihe-HomeCommunityId"
 
 # availabilityStatus and FHIR status (ITI-67 Table 2:3.67.4.1.3.1-2, ITI-66 Table 2:3.66.4.1.3.1-3).
 DOCUMENT_STATUS = {
@@ -47,9 +48,10 @@ LIST_STATUS = {
 RELATES_TO = {
     AssociationType.REPLACE.value: "replaces",
     AssociationType.TRANSFORM.value: "transforms",
-    AssociationType.TRANSFORM_AND_REPLACE.value: "transforms",
+    AssociationType.TRANSFORM_AND_REPLACE.value: "replaces",
     AssociationType.APPEND.value: "appends",
     AssociationType.SIGNS.value: "signs",
+    AssociationType.IS_SNAPSHOT_OF.value: "transforms",
 }
 
 _SYSTEM_OF_OID = {oid: system for system, oid in reversed(CODE_SYSTEM_OIDS.items())}
@@ -67,6 +69,8 @@ class Links:
     """What rendering needs beyond the objects: URLs and the Associations found for them."""
 
     base: str
+    home_community_id: str
+    """This community's id as an `urn:oid:`, for the ihe-HomeCommunityId extension."""
     document_url: str
     """The ITI-68 URL a document's uniqueId, percent-encoded, is appended to."""
     relations: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
@@ -87,6 +91,7 @@ def document_reference(entry: DocumentEntry, links: Links) -> dict:
         "resourceType": "DocumentReference",
         "id": resource_id(entry.entry_uuid),
         "meta": {"profile": [DOCUMENT_REFERENCE_PROFILE]},
+        "extension": [{"url": HOME_COMMUNITY_ID, "valueOid": links.home_community_id}],
         "masterIdentifier": unique_id_identifier(entry.unique_id),
         "identifier": [
             {"use": "official", "system": URI_SYSTEM, "value": entry.entry_uuid},
@@ -130,7 +135,8 @@ def submission_set_list(submission_set: SubmissionSet, links: Links) -> dict:
     """Render a SubmissionSet as an MHD SubmissionSet List."""
     contained = _Contained()
     extensions: list[dict] = [
-        {"url": SOURCE_ID, "valueIdentifier": unique_id_identifier(submission_set.source_id)}
+        {"url": HOME_COMMUNITY_ID, "valueOid": links.home_community_id},
+        {"url": SOURCE_ID, "valueIdentifier": unique_id_identifier(submission_set.source_id)},
     ]
     if submission_set.content_type_code:
         extensions.append(
@@ -157,11 +163,13 @@ def submission_set_list(submission_set: SubmissionSet, links: Links) -> dict:
 def folder_list(folder: Folder, links: Links) -> dict:
     """Render a Folder as an MHD Folder List."""
     resource = _list(folder, "folder", FOLDER_PROFILE, links)
-    if folder.code_list:
-        resource["extension"] = [
+    resource["extension"] = [
+        {"url": HOME_COMMUNITY_ID, "valueOid": links.home_community_id},
+        *(
             {"url": DESIGNATION_TYPE, "valueCodeableConcept": codeable_concept(code)}
             for code in folder.code_list
-        ]
+        ),
+    ]
     if folder.last_update_time:
         resource["date"] = fhir_date_time(folder.last_update_time)
     return resource

@@ -20,8 +20,9 @@ from fastapi.responses import Response, StreamingResponse
 from fhir.resources.R4B import get_fhir_model_class
 from starlette.concurrency import run_in_threadpool
 
+from gateway.config import strip_urn_oid
 from mhd.capability import capability_statement
-from mhd.datatypes import URN_UUID
+from mhd.datatypes import URN_OID, URN_UUID
 from mhd.outcome import FhirIssue, operation_outcome
 from mhd.resources import (
     RELATES_TO,
@@ -261,7 +262,8 @@ def _paging_links(url: str, search: Search, total: int) -> list[dict]:
 def _links(request: Request, registry: RegistryStore, objects: list) -> Links:
     """The URLs and the Associations the resources of `objects` refer to: one query each."""
     base = _base(request)
-    links = Links(base=base, document_url=base + DOCUMENT_PATH)
+    home = URN_OID + strip_urn_oid(request.app.state.settings.home_community_id)
+    links = Links(base=base, home_community_id=home, document_url=base + DOCUMENT_PATH)
     entries = [o for o in objects if isinstance(o, DocumentEntry)]
     containers = [o for o in objects if not isinstance(o, DocumentEntry)]
     if entries:

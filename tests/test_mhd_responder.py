@@ -493,6 +493,12 @@ def test_a_document_entry_maps_to_a_comprehensive_document_reference(client, reg
         resource["identifier"]
     )
     assert resource["status"] == "current"
+    assert resource["extension"] == [
+        {
+            "url": "https://profiles.ihe.net/ITI/MHD/StructureDefinition/ihe-HomeCommunityId",
+            "valueOid": "urn:oid:2.16.578.1.12.4.5.100.1",
+        }
+    ]
     assert resource["subject"]["identifier"] == {
         "system": "urn:oid:2.16.578.1.12.4.1.4.1",
         "value": "13116900216",
@@ -610,6 +616,14 @@ def lists(client, params, status: str | None = "current"):
     return found(client.get("/fhir/List", params=with_patient(params, status=status)))
 
 
+def designations(resource: dict) -> list[str]:
+    return [
+        e["valueCodeableConcept"]["coding"][0]["code"]
+        for e in resource["extension"]
+        if e["url"].endswith("/ihe-designationType")
+    ]
+
+
 def test_code_submissionset_finds_submission_set_lists_with_their_extensions(client, registry):
     entry = document_entry("1.1.1")
     submission = seed(registry, entry)
@@ -624,7 +638,8 @@ def test_code_submissionset_finds_submission_set_lists_with_their_extensions(cli
     assert (
         extensions["ihe-sourceId"]["valueIdentifier"]["value"] == "urn:oid:2.16.578.1.12.4.5.100.1"
     )
-    assert extensions["ihe-designationType"]["valueCodeableConcept"]["coding"][0]["code"] == "A03-2"
+    assert designations(resource) == ["A03-2"]
+    assert extensions["ihe-HomeCommunityId"]["valueOid"] == "urn:oid:2.16.578.1.12.4.5.100.1"
     assert resource["entry"] == [
         {"item": {"reference": f"DocumentReference/{entry.entry_uuid[9:]}"}}
     ]
@@ -663,7 +678,7 @@ def test_list_designation_type_selects_by_content_type_code(client, registry):
 
     (found_list,) = lists(client, {"code": "submissionset", "designationType": token("b")})
 
-    assert found_list["extension"][1]["valueCodeableConcept"]["coding"][0]["code"] == "b"
+    assert designations(found_list) == ["b"]
 
 
 def test_list_source_id_selects_by_source_id(client, registry):
@@ -690,9 +705,7 @@ def test_list_designation_type_selects_folders_by_code_list(client, registry):
 
     found_lists = lists(client, {"code": "folder", "designationType": token("y")})
 
-    assert [
-        e["valueCodeableConcept"]["coding"][0]["code"] for e in found_lists[0]["extension"]
-    ] == ["y"]
+    assert [designations(found) for found in found_lists] == [["y"]]
 
 
 def test_list_status_superseded_finds_deprecated_submission_sets(client, registry):
