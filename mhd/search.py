@@ -313,6 +313,8 @@ def _search(pairs: list[tuple[str, str]], params: _Params, max_count: int) -> Se
     values = dict(pairs)
     search.count = min(_number(values.get("_count"), "_count", DEFAULT_COUNT), max_count)
     search.offset = _number(values.get("_offset"), "_offset", 0)
+    if "_format" in values:
+        search.applied.append(("_format", values["_format"]))
     for name in ("identifier", "_id"):
         for occurrence in params.occurrences(name):
             search.identifiers.append([_identifier(token, name) for token in occurrence])

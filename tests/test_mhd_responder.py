@@ -429,6 +429,17 @@ def test_format_xml_answers_a_fhir_xml_bundle(client, registry):
     assert bundle.entry[0].resource.masterIdentifier.value == "urn:oid:2.25.1234567890"
 
 
+def test_paging_links_keep_the_format(client, registry):
+    seed(registry, document_entry("1.1.1"), document_entry("1.1.2"))
+
+    response = search(client, {"_format": "xml", "_count": "1"})
+
+    bundle = Bundle.model_validate_xml(response.content)
+    (next_link,) = [link.url for link in bundle.link if link.relation == "next"]
+    assert "_format=xml" in next_link
+    assert client.get(next_link).headers["content-type"].startswith("application/fhir+xml")
+
+
 def test_accept_fhir_xml_answers_xml(client, registry):
     seed(registry, document_entry("1.1.1"))
 
