@@ -12,6 +12,7 @@ import uvicorn
 
 from gateway.app import ENDPOINTS, create_app, open_documents
 from gateway.config import Settings
+from mhd.codemap import CodeMapError
 from registry.sql import SqlRegistryStore
 from repository.repair import repair as repair_store
 
@@ -52,7 +53,11 @@ def serve(args: argparse.Namespace) -> int:
     """Run the service until interrupted."""
     overrides = {"data_dir": Path(args.data_dir)} if args.data_dir else {}
     settings = Settings(**overrides)
-    app = create_app(settings)
+    try:
+        app = create_app(settings)
+    except CodeMapError as error:
+        log.error("config.invalid XCADS_CODE_MAP %s", error)
+        return 2
     config = uvicorn.Config(
         app, host=args.host, port=args.port, log_config=None, access_log=False, lifespan="on"
     )
