@@ -172,7 +172,12 @@ def test_the_same_query_through_iti18_and_iti67_finds_the_same_documents(app, cl
     assert by_iti67
 
 
-def test_iti68_streams_a_multi_megabyte_document_over_a_real_socket(tmp_path):
+@pytest.mark.parametrize("store", ["files", "s3"])
+def test_iti68_streams_a_multi_megabyte_document_over_a_real_socket(tmp_path, request, store):
+    environment = {}
+    if store == "s3":
+        seaweedfs = request.getfixturevalue("seaweedfs")
+        environment = seaweedfs.environment(request.getfixturevalue("s3_url"))
     size = 6 * 1024 * 1024
     data = bytes(range(256)) * (size // 256)
     entry = document_entry(
@@ -181,7 +186,7 @@ def test_iti68_streams_a_multi_megabyte_document_over_a_real_socket(tmp_path):
     message, content_type = provide_request(
         submit_objects_request(submission(entry)), [(entry.entry_uuid, data)]
     )
-    server = Server(tmp_path / "data")
+    server = Server(tmp_path / "data", environment=environment)
     try:
         reply = server.http.post(
             REPOSITORY_URL, content=message, headers={"Content-Type": content_type}
