@@ -9,7 +9,7 @@ from __future__ import annotations
 from mhd.search import DOCUMENT_CODES
 
 MHD = "https://profiles.ihe.net/ITI/MHD/"
-FHIR_SEARCH = "http://hl7.org/fhir/SearchParameter/"
+FHIR_OPERATION = "http://hl7.org/fhir/OperationDefinition/"
 FORMATS = ["application/fhir+json", "application/fhir+xml", "json", "xml"]
 
 _DOCUMENT_REFERENCE_SEARCH = [
@@ -69,6 +69,16 @@ def capability_statement(base_url: str, software_version: str) -> dict:
                 "resource": [
                     _resource("DocumentReference", _DOCUMENT_REFERENCE_SEARCH),
                     _resource("List", _LIST_SEARCH),
+                    {
+                        "type": "Bundle",
+                        "operation": [
+                            {
+                                "name": "validate",
+                                "definition": FHIR_OPERATION + "Resource-validate",
+                                "documentation": "an ITI-65 bundle checked, nothing stored",
+                            }
+                        ],
+                    },
                 ],
                 "interaction": [{"code": "transaction"}],
             }

@@ -807,6 +807,7 @@ def test_metadata_is_a_capability_statement_declaring_the_responder(client):
     assert {p["name"] for p in resources["List"]["searchParam"]} >= {"code", "designationType"}
     assert "application/fhir+xml" in statement["format"]
     assert statement["rest"][0]["interaction"] == [{"code": "transaction"}]
+    assert resources["Bundle"]["operation"][0]["name"] == "validate"
 
 
 def test_metadata_in_xml(client):
