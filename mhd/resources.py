@@ -68,7 +68,6 @@ _HL7_ESCAPES = (("\\F\\", "|"), ("\\S\\", "^"), ("\\T\\", "&"), ("\\R\\", "~"), 
 class Links:
     """What rendering needs beyond the objects: URLs and the Associations found for them."""
 
-    base: str
     home_community_id: str
     """This community's id as an `urn:oid:`, for the ihe-HomeCommunityId extension."""
     document_url: str

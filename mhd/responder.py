@@ -260,10 +260,10 @@ def _paging_links(url: str, search: Search, total: int) -> list[dict]:
 
 
 def _links(request: Request, registry: RegistryStore, objects: list) -> Links:
-    """The URLs and the Associations the resources of `objects` refer to: one query each."""
+    """The URLs and the Associations the resources of `objects` refer to."""
     base = _base(request)
     home = URN_OID + strip_urn_oid(request.app.state.settings.home_community_id)
-    links = Links(base=base, home_community_id=home, document_url=base + DOCUMENT_PATH)
+    links = Links(home_community_id=home, document_url=base + DOCUMENT_PATH)
     entries = [o for o in objects if isinstance(o, DocumentEntry)]
     containers = [o for o in objects if not isinstance(o, DocumentEntry)]
     if entries:
