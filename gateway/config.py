@@ -70,6 +70,15 @@ class Settings(BaseSettings):
     # ITI-65 under the norway profile: the SubmissionSet sourceIds (comma-separated OIDs) this
     # instance accepts; empty accepts the home community OID and the OIDs under it.
     source_ids: Annotated[list[str], NoDecode] = []
+    # Production: log lines as "text" or "json"; on SIGTERM requests under way get
+    # shutdown_grace_seconds to finish; an idle kept-alive connection closes after
+    # keep_alive_seconds; a request whose body stalls body_read_timeout_seconds between two
+    # chunks gets 408; /ready waits ready_timeout_seconds for the database and document store.
+    log_format: Literal["text", "json"] = "text"
+    shutdown_grace_seconds: float = 30.0
+    keep_alive_seconds: float = 5.0
+    body_read_timeout_seconds: float = 60.0
+    ready_timeout_seconds: float = 5.0
 
     @field_validator("patient_id_domains", "source_ids", mode="before")
     @classmethod
