@@ -74,9 +74,16 @@ def request_format(content_type: str | None) -> FhirFormat:
 def response_format(
     requested: FhirFormat, format_parameter: str | None, accept: str | None
 ) -> FhirFormat:
-    """The answer's format: `_format`, else the first FHIR type in Accept, else the request's."""
-    if found := format_of(format_parameter):
-        return found
+    """The answer's format: `_format`, else the first FHIR type in Accept, else the request's.
+
+    Raises BundleRejected 406 for a `_format` that is neither (FHIR R4 http.html#mime-type).
+    """
+    if format_parameter is not None:
+        if found := format_of(format_parameter):
+            return found
+        message = f"_format {format_parameter!r} is not json or xml"
+        issue = FhirIssue(ErrorCode.REGISTRY_METADATA_ERROR, message, issue_type="not-supported")
+        raise BundleRejected([issue], status=406)
     for media_range in (accept or "").split(","):
         if found := format_of(media_range):
             return found

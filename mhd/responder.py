@@ -23,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from gateway.config import strip_urn_oid
 from mhd.capability import capability_statement
 from mhd.datatypes import URN_OID, URN_UUID
+from mhd.formats import FhirFormat, format_of
 from mhd.outcome import FhirIssue, operation_outcome
 from mhd.resources import (
     RELATES_TO,
@@ -48,8 +49,6 @@ from repository.store import DocumentNotFound
 
 FHIR_JSON = "application/fhir+json"
 FHIR_XML = "application/fhir+xml"
-XML_FORMATS = frozenset({"xml", "text/xml", "application/xml", FHIR_XML})
-JSON_FORMATS = frozenset({"json", "application/json", FHIR_JSON})
 DOCUMENT_PATH = "/mhd/documents/"
 
 log = logging.getLogger("xcads.mhd")
@@ -323,12 +322,9 @@ def _wants_xml(request: Request, pairs: list[tuple[str, str]]) -> bool:
     """XML or JSON, by `_format` first and the Accept header next (Appendix Z.6)."""
     requested = next((value for name, value in pairs if name == "_format"), None)
     if requested is not None:
-        media_type = requested.split(";")[0].strip().lower()
-        if media_type in XML_FORMATS:
-            return True
-        if media_type in JSON_FORMATS:
-            return False
-        raise Rejected(406, "not-supported", f"_format {requested!r} is not json or xml")
+        if (wanted := format_of(requested)) is None:
+            raise Rejected(406, "not-supported", f"_format {requested!r} is not json or xml")
+        return wanted == FhirFormat.XML
     accept = request.headers.get("accept", "").lower()
     return ("xml" in accept) and ("json" not in accept)
 

@@ -40,8 +40,9 @@ router = APIRouter()
 async def provide_document_bundle(request: Request) -> Response:
     """ITI-65 Provide Document Bundle: answer a transaction-response or an OperationOutcome."""
     started = time.perf_counter()
-    wanted = _answer_format(request)
+    wanted = FhirFormat.JSON
     try:
+        wanted = _answer_format(request)
         documents = request.app.state.documents
         received = await _handle_body(request, receive_bundle, documents=documents)
     except BundleRejected as rejected:
@@ -78,8 +79,9 @@ async def validate_document_bundle(request: Request) -> Response:
     lists the errors. Only a request without a bundle to validate answers 4xx.
     """
     started = time.perf_counter()
-    wanted = _answer_format(request)
+    wanted = FhirFormat.JSON
     try:
+        wanted = _answer_format(request)
         result = await _handle_body(request, validate_bundle)
     except BundleRejected as rejected:
         log.info("iti65.validate.refused status=%d ms=%.1f", rejected.http_status, _ms(started))

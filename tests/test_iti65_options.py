@@ -204,6 +204,14 @@ def test_format_parameter_then_accept_choose_the_answer_format(
     assert answer["type"] == "transaction-response"
 
 
+def test_an_unknown_format_parameter_is_not_acceptable(client, data_dir, wire):
+    response, answer = send(client, new_bundle(), wire, path="/fhir?_format=csv")
+
+    assert response.status_code == 406
+    assert outcome_issues(answer) == [("XDSRegistryMetadataError", "")]
+    assert stored_files(data_dir) == []
+
+
 def test_errors_are_answered_in_the_format_sent(client, data_dir, wire):
     bundle = new_bundle()
     del bundle["entry"][3]["resource"]["masterIdentifier"]
