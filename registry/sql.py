@@ -867,23 +867,28 @@ _NESTED: tuple[type, ...] = (Code, Author)
 
 
 def _revive(cls: type[T], data: dict[str, Any]) -> T:
-    values = {}
-    for name, nested, many in _revival_plan(cls):
-        if name not in data:
-            continue
-        value = data[name]
-        if nested is not None and value is not None:
-            value = [_revive(nested, v) for v in value] if many else _revive(nested, value)
-        values[name] = value
+    names, nested = _revival_plan(cls)
+    values = {name: value for name, value in data.items() if name in names}
+    for name, nested_cls, many in nested:
+        value = values.get(name)
+        if value is not None:
+            values[name] = (
+                [_revive(nested_cls, v) for v in value] if many else _revive(nested_cls, value)
+            )
     return cls(**values)
 
 
 @cache
-def _revival_plan(cls: type) -> tuple[tuple[str, type | None, bool], ...]:
-    """Per field of `cls`: its name, the nested class its JSON holds (if any), and if a list."""
+def _revival_plan(cls: type) -> tuple[frozenset[str], tuple[tuple[str, type, bool], ...]]:
+    """The field names of `cls`, and per field holding Codes or Authors: its name, that class,
+    and whether it is a list."""
     # Worked out once per class: reading type hints for every value was most of a query's time.
     hints = get_type_hints(cls)
-    return tuple((f.name, *_nested_class(hints[f.name])) for f in fields(cls))
+    nested = ((f.name, *_nested_class(hints[f.name])) for f in fields(cls))
+    return (
+        frozenset(f.name for f in fields(cls)),
+        tuple((name, item, many) for name, item, many in nested if item is not None),
+    )
 
 
 def _nested_class(hint: Any) -> tuple[type | None, bool]:

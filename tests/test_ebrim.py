@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from copy import deepcopy
 
 import pytest
@@ -284,6 +285,25 @@ def test_every_id_on_a_returned_object_is_a_urn_uuid():
     ids = element.xpath("descendant-or-self::*/@id")
     assert ids and all(value.startswith("urn:uuid:") for value in ids)
     assert element.get("id") == "urn:uuid:5d2e2a8e-8c6b-4c1e-9d55-0b0a7a5b0001"
+
+
+def test_child_ids_are_name_based_uuids_of_the_object_scheme_and_position():
+    # The ids of earlier releases: a gateway that cached a Classification id still finds it.
+    entry = full_document_entry()
+    entry.entry_uuid = "urn:uuid:5d2e2a8e-8c6b-4c1e-9d55-0b0a7a5b0001"
+    namespace = uuid.UUID("0b6f6c0e-5e0b-4c1e-9d2a-7c3f1f1e2a10")
+
+    element = document_entry_to_rim(entry)
+
+    classifications = element.findall("rim:Classification", NS)
+    identifiers = element.findall("rim:ExternalIdentifier", NS)
+    assert len(classifications) >= 8 and len(identifiers) == 2
+    for position, classification in enumerate(classifications):
+        name = f"{entry.entry_uuid}|{classification.get('classificationScheme')}|{position}"
+        assert classification.get("id") == uuid.uuid5(namespace, name).urn
+    for identifier in identifiers:
+        name = f"{entry.entry_uuid}|{identifier.get('identificationScheme')}"
+        assert identifier.get("id") == uuid.uuid5(namespace, name).urn
 
 
 def test_serialization_is_deterministic():
