@@ -22,6 +22,8 @@ from registry.ebrim import (
     parse_registry_object_list,
     parse_submit_objects_request,
     parse_xml,
+    registry_object_list,
+    registry_object_list_xml,
     registry_package_from_rim,
     registry_response,
     status_for,
@@ -304,6 +306,61 @@ def test_child_ids_are_name_based_uuids_of_the_object_scheme_and_position():
     for identifier in identifiers:
         name = f"{entry.entry_uuid}|{identifier.get('identificationScheme')}"
         assert identifier.get("id") == uuid.uuid5(namespace, name).urn
+
+
+# Every character that XML escapes somewhere, line breaks, an empty value and non-ASCII text.
+AWKWARD = "a&b <c> \"d\" 'e' f\ng\rh\ti ]]> æøå \u2028"
+
+
+def test_written_text_is_what_lxml_writes_of_it():
+    entry = full_document_entry()
+    entry.title, entry.comments = AWKWARD, ""
+    entry.extra_slots = {"urn:example:awkward": [AWKWARD, ""]}
+    entry.event_code_list = [Code(AWKWARD, AWKWARD, AWKWARD)]
+    entry.authors = [Author(person=AWKWARD)]
+    association = full_association()
+    association.extra_slots = {"urn:example:awkward": [AWKWARD]}
+    result = QueryResult(
+        document_entries=[entry],
+        submission_sets=[full_submission_set()],
+        folders=[full_folder()],
+        associations=[association],
+    )
+
+    for object_refs in (False, True):
+        text = registry_object_list_xml(result, home=HOME, object_refs=object_refs, declare=True)
+
+        element = registry_object_list(result, home=HOME, object_refs=object_refs)
+        assert etree.tostring(element, encoding="unicode") == text
+    values = document_entry_to_rim(entry).findall(
+        "rim:Slot[@name='urn:example:awkward']/rim:ValueList/rim:Value", NS
+    )
+    assert [value.text or "" for value in values] == [AWKWARD, ""]
+    assert (
+        document_entry_to_rim(entry).find("rim:Name/rim:LocalizedString", NS).get("value")
+        == AWKWARD
+    )
+
+
+def test_text_without_declaration_fits_inside_a_query_response():
+    result = QueryResult(document_entries=[full_document_entry()])
+    response = adhoc_query_response(ResponseStatus.SUCCESS, result, home=HOME)
+
+    text = registry_object_list_xml(result, home=HOME, declare=False)
+
+    assert text.startswith("<rim:RegistryObjectList>")
+    assert etree.tostring(response, encoding="unicode").endswith(
+        f"{text}</query:AdhocQueryResponse>"
+    )
+
+
+@pytest.mark.parametrize("character", ["\x00", "\x01", "\x1f", "\ufffe"])
+def test_characters_xml_does_not_allow_are_refused_not_written(character):
+    entry = full_document_entry()
+    entry.title = f"before{character}after"
+
+    with pytest.raises(ValueError):
+        registry_object_list_xml(QueryResult(document_entries=[entry]), declare=True)
 
 
 def test_serialization_is_deterministic():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from collections.abc import Callable, Iterable
 from typing import TypeVar
@@ -25,7 +26,6 @@ from registry.store import QueryResult
 from registry.validation.catalogue import Rule
 
 T = TypeVar("T")
-_ToRim = Callable[..., etree._Element]
 
 # Seeds the ids of Classifications and ExternalIdentifiers so a given object always serializes
 # to the same bytes.
@@ -80,6 +80,62 @@ def as_urn_uuid(value: str) -> str:
 
 def document_entry_to_rim(entry: DocumentEntry, *, home: str | None = None) -> etree._Element:
     """Serialize a DocumentEntry as a rim:ExtrinsicObject."""
+    return _element(_document_entry(entry, home))
+
+
+def submission_set_to_rim(
+    submission_set: SubmissionSet, *, home: str | None = None
+) -> etree._Element:
+    """Serialize a SubmissionSet as a classified rim:RegistryPackage."""
+    return _element(_submission_set(submission_set, home))
+
+
+def folder_to_rim(folder: Folder, *, home: str | None = None) -> etree._Element:
+    """Serialize a Folder as a classified rim:RegistryPackage."""
+    return _element(_folder(folder, home))
+
+
+def association_to_rim(association: Association, *, home: str | None = None) -> etree._Element:
+    """Serialize an Association as a rim:Association."""
+    return _element(_association(association, home))
+
+
+def object_ref(object_id: str, *, home: str | None = None) -> etree._Element:
+    """Return a rim:ObjectRef to a registry object."""
+    return _element(_object_ref(object_id, home))
+
+
+def registry_object_list(
+    result: QueryResult, *, home: str | None = None, object_refs: bool = False
+) -> etree._Element:
+    """Return a rim:RegistryObjectList with every object of a result, as LeafClass or ObjectRef."""
+    text = registry_object_list_xml(result, home=home, object_refs=object_refs, declare=True)
+    return etree.fromstring(text.encode(), _WRITTEN)
+
+
+def registry_object_list_xml(
+    result: QueryResult, *, home: str | None = None, object_refs: bool = False, declare: bool
+) -> str:
+    """The rim:RegistryObjectList of `registry_object_list` as text; without its xmlns:rim
+    declaration unless `declare`, for a place where the prefix rim is already declared."""
+    objects: list[tuple[DocumentEntry | SubmissionSet | Folder | Association, _Writer]] = [
+        *((entry, _document_entry) for entry in result.document_entries),
+        *((submission_set, _submission_set) for submission_set in result.submission_sets),
+        *((folder, _folder) for folder in result.folders),
+        *((association, _association) for association in result.associations),
+    ]
+    written = _RimObject("RegistryObjectList", {})
+    for item, write in objects:
+        if object_refs:
+            written.children.append(
+                _object_ref(item.entry_uuid, home or item.home_community_id).xml()
+            )
+        else:
+            written.children.append(write(item, home).xml())
+    return written.xml(declare=declare)
+
+
+def _document_entry(entry: DocumentEntry, home: str | None) -> _RimObject:
     rim = _registry_object(
         "ExtrinsicObject",
         entry.entry_uuid,
@@ -87,10 +143,8 @@ def document_entry_to_rim(entry: DocumentEntry, *, home: str | None = None) -> e
         object_type=entry.object_type,
         lid=entry.logical_id,
         home=home or entry.home_community_id,
+        more={"mimeType": entry.mime_type},
     )
-    element = rim.element
-    element.set("mimeType", entry.mime_type)
-
     slots: list[tuple[str, list[str]]] = [
         (name, [getattr(entry, attribute)])
         for name, attribute in _DOCUMENT_SLOTS
@@ -104,8 +158,8 @@ def document_entry_to_rim(entry: DocumentEntry, *, home: str | None = None) -> e
         slots.append(("sourcePatientInfo", entry.source_patient_info))
     if entry.reference_id_list:
         slots.append((v.REFERENCE_ID_LIST, entry.reference_id_list))
-    _add_slots(element, [*slots, *entry.extra_slots.items()])
-    _add_name_description(element, entry.title, entry.comments, entry.version)
+    rim.slots([*slots, *entry.extra_slots.items()])
+    rim.name_description(entry.title, entry.comments, entry.version)
 
     for author in entry.authors:
         rim.author(v.DOC_AUTHOR, author)
@@ -119,13 +173,10 @@ def document_entry_to_rim(entry: DocumentEntry, *, home: str | None = None) -> e
 
     rim.external_identifier(v.DOC_PATIENT_ID, entry.patient_id)
     rim.external_identifier(v.DOC_UNIQUE_ID, entry.unique_id)
-    return element
+    return rim
 
 
-def submission_set_to_rim(
-    submission_set: SubmissionSet, *, home: str | None = None
-) -> etree._Element:
-    """Serialize a SubmissionSet as a classified rim:RegistryPackage."""
+def _submission_set(submission_set: SubmissionSet, home: str | None) -> _RimObject:
     rim = _registry_object(
         "RegistryPackage",
         submission_set.entry_uuid,
@@ -133,12 +184,11 @@ def submission_set_to_rim(
         object_type=v.OBJECT_TYPE_REGISTRY_PACKAGE,
         home=home or submission_set.home_community_id,
     )
-    element = rim.element
     slots = [("submissionTime", [submission_set.submission_time])]
     if submission_set.intended_recipients:
         slots.append(("intendedRecipient", submission_set.intended_recipients))
-    _add_slots(element, [*slots, *submission_set.extra_slots.items()])
-    _add_name_description(element, submission_set.title, submission_set.comments)
+    rim.slots([*slots, *submission_set.extra_slots.items()])
+    rim.name_description(submission_set.title, submission_set.comments)
 
     for author in submission_set.authors:
         rim.author(v.SS_AUTHOR, author)
@@ -149,11 +199,10 @@ def submission_set_to_rim(
     rim.external_identifier(v.SS_UNIQUE_ID, submission_set.unique_id)
     rim.external_identifier(v.SS_SOURCE_ID, submission_set.source_id)
     rim.external_identifier(v.SS_PATIENT_ID, submission_set.patient_id)
-    return element
+    return rim
 
 
-def folder_to_rim(folder: Folder, *, home: str | None = None) -> etree._Element:
-    """Serialize a Folder as a classified rim:RegistryPackage."""
+def _folder(folder: Folder, home: str | None) -> _RimObject:
     rim = _registry_object(
         "RegistryPackage",
         folder.entry_uuid,
@@ -161,12 +210,11 @@ def folder_to_rim(folder: Folder, *, home: str | None = None) -> etree._Element:
         object_type=v.OBJECT_TYPE_REGISTRY_PACKAGE,
         home=home or folder.home_community_id,
     )
-    element = rim.element
     slots = []
     if folder.last_update_time is not None:
         slots.append(("lastUpdateTime", [folder.last_update_time]))
-    _add_slots(element, [*slots, *folder.extra_slots.items()])
-    _add_name_description(element, folder.title, folder.comments)
+    rim.slots([*slots, *folder.extra_slots.items()])
+    rim.name_description(folder.title, folder.comments)
 
     for code in folder.code_list:
         rim.code(v.FOLDER_CODE_LIST, code)
@@ -174,56 +222,34 @@ def folder_to_rim(folder: Folder, *, home: str | None = None) -> etree._Element:
 
     rim.external_identifier(v.FOLDER_PATIENT_ID, folder.patient_id)
     rim.external_identifier(v.FOLDER_UNIQUE_ID, folder.unique_id)
-    return element
+    return rim
 
 
-def association_to_rim(association: Association, *, home: str | None = None) -> etree._Element:
-    """Serialize an Association as a rim:Association."""
+def _association(association: Association, home: str | None) -> _RimObject:
     rim = _registry_object(
         "Association",
         association.entry_uuid,
         status=association.availability_status,
         object_type=v.OBJECT_TYPE_ASSOCIATION,
         home=home or association.home_community_id,
+        more={
+            "associationType": association.association_type,
+            "sourceObject": as_urn_uuid(association.source_object),
+            "targetObject": as_urn_uuid(association.target_object),
+        },
     )
-    element = rim.element
-    element.set("associationType", association.association_type)
-    element.set("sourceObject", as_urn_uuid(association.source_object))
-    element.set("targetObject", as_urn_uuid(association.target_object))
-
     slots = []
     if association.submission_set_status is not None:
         slots.append(("SubmissionSetStatus", [association.submission_set_status]))
-    _add_slots(element, [*slots, *association.extra_slots.items()])
-    return element
+    rim.slots([*slots, *association.extra_slots.items()])
+    return rim
 
 
-def object_ref(object_id: str, *, home: str | None = None) -> etree._Element:
-    """Return a rim:ObjectRef to a registry object."""
-    element = etree.Element(qname(RIM, "ObjectRef"), nsmap={"rim": RIM})
-    element.set("id", as_urn_uuid(object_id))
+def _object_ref(object_id: str, home: str | None) -> _RimObject:
+    attributes = {"id": as_urn_uuid(object_id)}
     if home:
-        element.set("home", home)
-    return element
-
-
-def registry_object_list(
-    result: QueryResult, *, home: str | None = None, object_refs: bool = False
-) -> etree._Element:
-    """Return a rim:RegistryObjectList with every object of a result, as LeafClass or ObjectRef."""
-    element = etree.Element(qname(RIM, "RegistryObjectList"), nsmap={"rim": RIM})
-    objects: list[tuple[DocumentEntry | SubmissionSet | Folder | Association, _ToRim]] = [
-        *((entry, document_entry_to_rim) for entry in result.document_entries),
-        *((submission_set, submission_set_to_rim) for submission_set in result.submission_sets),
-        *((folder, folder_to_rim) for folder in result.folders),
-        *((association, association_to_rim) for association in result.associations),
-    ]
-    for item, to_rim in objects:
-        if object_refs:
-            element.append(object_ref(item.entry_uuid, home=home or item.home_community_id))
-        else:
-            element.append(to_rim(item, home=home))
-    return element
+        attributes["home"] = home
+    return _RimObject("ObjectRef", attributes)
 
 
 def parse_registry_object_list(element: etree._Element) -> QueryResult:
@@ -449,6 +475,7 @@ def _registry_object(
     object_type: str,
     lid: str | None = None,
     home: str | None = None,
+    more: dict[str, str] | None = None,
 ) -> _RimObject:
     attributes = {"id": as_urn_uuid(object_id)}
     if lid is not None:
@@ -457,24 +484,47 @@ def _registry_object(
     attributes["objectType"] = object_type
     if home:
         attributes["home"] = home
-    return _RimObject(etree.Element(qname(RIM, tag), attributes, nsmap={"rim": RIM}))
+    return _RimObject(tag, attributes | (more or {}))
 
 
 class _RimObject:
-    """A registry object being written: its element, its id, and how many Classifications it has.
+    """A registry object being written as text, byte for byte as lxml serializes it.
 
-    The count numbers the Classifications' ids; kept here, as counting the children anew for
-    each one made serializing a DocumentEntry quadratic in its codes.
+    Written as text because building it element by element with lxml was most of an ITI-38
+    query's time; `_element` parses the text where an element is wanted, so that lxml still
+    checks every object written. Its Classifications are counted to number their ids.
     """
 
-    __slots__ = ("classifications", "element", "object_id")
+    __slots__ = ("attributes", "children", "classifications", "object_id", "tag")
 
-    def __init__(self, element: etree._Element) -> None:
-        self.element = element
-        self.object_id = element.get("id", "")
+    def __init__(self, tag: str, attributes: dict[str, str]) -> None:
+        self.tag = tag
+        self.attributes = attributes
+        self.object_id = attributes.get("id", "")
+        self.children: list[str] = []
         self.classifications = 0
 
-    def classification(self, scheme: str, node_representation: str) -> etree._Element:
+    def xml(self, *, declare: bool = False) -> str:
+        """The object as text; with its xmlns:rim declaration if `declare`."""
+        namespace = f' xmlns:rim="{RIM}"' if declare else ""
+        return _rim_element(self.tag, self.attributes, "".join(self.children), namespace)
+
+    def slots(self, slots: Iterable[tuple[str, list[str]]]) -> None:
+        """Add a Slot for each name and its values."""
+        self.children.append(_slots_xml(slots))
+
+    def name_description(
+        self, title: str | None, comments: str | None, version: str | None = None
+    ) -> None:
+        """Add the Name, Description and VersionInfo given."""
+        if title is not None:
+            self.children.append(_localized_xml("Name", title))
+        if comments is not None:
+            self.children.append(_localized_xml("Description", comments))
+        if version is not None:
+            self.children.append(_rim_element("VersionInfo", {"versionName": version}))
+
+    def classification(self, scheme: str, node_representation: str, children: str) -> None:
         """Add a Classification by `scheme`; its id is stable for this object and position."""
         attributes = {
             "id": _child_id(self.object_id, scheme, str(self.classifications)),
@@ -484,7 +534,7 @@ class _RimObject:
             "nodeRepresentation": node_representation,
         }
         self.classifications += 1
-        return etree.SubElement(self.element, _CLASSIFICATION, attributes)
+        self.children.append(_rim_element("Classification", attributes, children))
 
     def node_classification(self, node: str) -> None:
         """Classify the object as `node` (a SubmissionSet or a Folder)."""
@@ -495,18 +545,17 @@ class _RimObject:
             "classificationNode": node,
         }
         self.classifications += 1
-        etree.SubElement(self.element, _CLASSIFICATION, attributes)
+        self.children.append(_rim_element("Classification", attributes))
 
     def code(self, scheme: str, code: Code) -> None:
         """Add a coded attribute: a Classification with its codingScheme and display name."""
-        classification = self.classification(scheme, code.code)
-        _add_slots(classification, [("codingScheme", [code.coding_scheme])])
+        children = _slots_xml([("codingScheme", [code.coding_scheme])])
         if code.display_name:
-            _add_localized(classification, _NAME, code.display_name)
+            children += _localized_xml("Name", code.display_name)
+        self.classification(scheme, code.code, children)
 
     def author(self, scheme: str, author: Author) -> None:
         """Add an author: a Classification with a Slot for each of its attributes given."""
-        classification = self.classification(scheme, "")
         slots = [
             (v.AUTHOR_PERSON, [author.person] if author.person is not None else []),
             (v.AUTHOR_INSTITUTION, author.institutions),
@@ -514,7 +563,8 @@ class _RimObject:
             (v.AUTHOR_SPECIALTY, author.specialties),
             (v.AUTHOR_TELECOMMUNICATION, author.telecommunications),
         ]
-        _add_slots(classification, [(name, values) for name, values in slots if values])
+        given = [(name, values) for name, values in slots if values]
+        self.classification(scheme, "", _slots_xml(given))
 
     def external_identifier(self, scheme: str, value: str) -> None:
         """Add an ExternalIdentifier by `scheme` with its conventional name."""
@@ -525,41 +575,77 @@ class _RimObject:
             "identificationScheme": scheme,
             "value": value,
         }
-        identifier = etree.SubElement(self.element, _EXTERNAL_IDENTIFIER, attributes)
-        _add_localized(identifier, _NAME, v.EXTERNAL_IDENTIFIER_NAMES[scheme])
+        name = _localized_xml("Name", v.EXTERNAL_IDENTIFIER_NAMES[scheme])
+        self.children.append(_rim_element("ExternalIdentifier", attributes, name))
 
 
-_SLOT = qname(RIM, "Slot")
-_VALUE_LIST = qname(RIM, "ValueList")
-_VALUE = qname(RIM, "Value")
-_NAME = qname(RIM, "Name")
-_DESCRIPTION = qname(RIM, "Description")
-_LOCALIZED_STRING = qname(RIM, "LocalizedString")
-_VERSION_INFO = qname(RIM, "VersionInfo")
-_CLASSIFICATION = qname(RIM, "Classification")
-_EXTERNAL_IDENTIFIER = qname(RIM, "ExternalIdentifier")
+_Writer = Callable[[T, "str | None"], _RimObject]
+
+# Parses what _RimObject wrote: text of our own, but lxml still refuses anything not well-formed.
+_WRITTEN = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+
+# Characters XML 1.0 does not allow; lxml refuses to write them, and so does _RimObject.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_TEXT_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;"})
+_ATTRIBUTE_ESCAPES = str.maketrans(
+    {
+        "&": "&amp;",
+        "<": "&lt;",
+        ">": "&gt;",
+        '"': "&quot;",
+        "\n": "&#10;",
+        "\r": "&#13;",
+        "\t": "&#9;",
+    }
+)
 
 
-def _add_slots(element: etree._Element, slots: Iterable[tuple[str, list[str]]]) -> None:
+def _element(rim: _RimObject) -> etree._Element:
+    return etree.fromstring(rim.xml(declare=True).encode(), _WRITTEN)
+
+
+def _rim_element(
+    tag: str, attributes: dict[str, str], children: str = "", namespace: str = ""
+) -> str:
+    written = "".join(f' {name}="{_attribute(value)}"' for name, value in attributes.items())
+    if children:
+        return f"<rim:{tag}{namespace}{written}>{children}</rim:{tag}>"
+    return f"<rim:{tag}{namespace}{written}/>"
+
+
+def _slots_xml(slots: Iterable[tuple[str, list[str]]]) -> str:
+    written = []
     for name, values in slots:
-        value_list = etree.SubElement(etree.SubElement(element, _SLOT, name=name), _VALUE_LIST)
-        for value in values:
-            etree.SubElement(value_list, _VALUE).text = value
+        value_list = "".join(
+            "<rim:Value/>" if not value else f"<rim:Value>{_text(value)}</rim:Value>"
+            for value in values
+        )
+        written.append(
+            _rim_element("Slot", {"name": name}, _rim_element("ValueList", {}, value_list))
+        )
+    return "".join(written)
 
 
-def _add_localized(element: etree._Element, tag: str, value: str) -> None:
-    etree.SubElement(etree.SubElement(element, tag), _LOCALIZED_STRING, value=value)
+def _localized_xml(tag: str, value: str) -> str:
+    return _rim_element(tag, {}, _rim_element("LocalizedString", {"value": value}))
 
 
-def _add_name_description(
-    element: etree._Element, title: str | None, comments: str | None, version: str | None = None
-) -> None:
-    if title is not None:
-        _add_localized(element, _NAME, title)
-    if comments is not None:
-        _add_localized(element, _DESCRIPTION, comments)
-    if version is not None:
-        etree.SubElement(element, _VERSION_INFO, versionName=version)
+def _text(value: str) -> str:
+    _check_characters(value)
+    return value.translate(_TEXT_ESCAPES)
+
+
+def _attribute(value: str) -> str:
+    _check_characters(value)
+    return value.translate(_ATTRIBUTE_ESCAPES)
+
+
+def _check_characters(value: str) -> None:
+    if _NOT_XML.search(value):
+        raise ValueError(
+            "All strings must be XML compatible: Unicode or ASCII, no NULL bytes or control "
+            "characters"
+        )
 
 
 def _child_id(object_id: str, *parts: str) -> str:
