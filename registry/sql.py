@@ -86,6 +86,11 @@ _OBJECT_TABLES = (
 # Bound parameters per statement stay well under SQLite's and PostgreSQL's limits.
 _CHUNK = 500
 _SQLITE_BUSY_TIMEOUT_S = 30
+# Connections kept open: more than the requests usually in flight, so that a busy service reuses
+# them instead of opening and closing overflow connections (a new PostgreSQL connection costs
+# milliseconds); at most as many as the worker threads that handle requests (40).
+_POOL_SIZE = 10
+_POOL_OVERFLOW = 30
 
 
 def normalize_url(url: str) -> str:
@@ -100,7 +105,9 @@ def create_registry_engine(url: str) -> Engine:
     """Return an engine for `url`, set up for many threads; creates a SQLite file's folder."""
     parsed = make_url(normalize_url(url))
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(parsed, pool_pre_ping=True)
+        return create_engine(
+            parsed, pool_pre_ping=True, pool_size=_POOL_SIZE, max_overflow=_POOL_OVERFLOW
+        )
 
     database = parsed.database or ""
     if database in ("", ":memory:"):
@@ -113,6 +120,8 @@ def create_registry_engine(url: str) -> Engine:
         engine = create_engine(
             parsed,
             connect_args={"check_same_thread": False, "timeout": _SQLITE_BUSY_TIMEOUT_S},
+            pool_size=_POOL_SIZE,
+            max_overflow=_POOL_OVERFLOW,
         )
     _configure_sqlite(engine)
     return engine

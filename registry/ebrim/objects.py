@@ -584,20 +584,12 @@ _Writer = Callable[[T, "str | None"], _RimObject]
 # Parses what _RimObject wrote: text of our own, but lxml still refuses anything not well-formed.
 _WRITTEN = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
 
-# Characters XML 1.0 does not allow; lxml refuses to write them, and so does _RimObject.
+# Characters XML 1.0 does not allow: lxml refuses to write them, and so does _RimObject.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-_TEXT_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;"})
-_ATTRIBUTE_ESCAPES = str.maketrans(
-    {
-        "&": "&amp;",
-        "<": "&lt;",
-        ">": "&gt;",
-        '"': "&quot;",
-        "\n": "&#10;",
-        "\r": "&#13;",
-        "\t": "&#9;",
-    }
-)
+# Those, and the characters escaped in text or attribute values; most values have none.
+_SPECIAL = re.compile('[&<>"\n\r\t\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]')
+_TEXT_ESCAPES = (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("\r", "&#13;"))
+_ATTRIBUTE_ESCAPES = (*_TEXT_ESCAPES, ('"', "&quot;"), ("\n", "&#10;"), ("\t", "&#9;"))
 
 
 def _element(rim: _RimObject) -> etree._Element:
@@ -614,38 +606,43 @@ def _rim_element(
 
 
 def _slots_xml(slots: Iterable[tuple[str, list[str]]]) -> str:
+    # Written out rather than through _rim_element: a response holds hundreds of Slots.
     written = []
     for name, values in slots:
         value_list = "".join(
-            "<rim:Value/>" if not value else f"<rim:Value>{_text(value)}</rim:Value>"
+            f"<rim:Value>{_text(value)}</rim:Value>" if value else "<rim:Value/>"
             for value in values
         )
-        written.append(
-            _rim_element("Slot", {"name": name}, _rim_element("ValueList", {}, value_list))
+        value_list = (
+            f"<rim:ValueList>{value_list}</rim:ValueList>" if values else "<rim:ValueList/>"
         )
+        written.append(f'<rim:Slot name="{_attribute(name)}">{value_list}</rim:Slot>')
     return "".join(written)
 
 
 def _localized_xml(tag: str, value: str) -> str:
-    return _rim_element(tag, {}, _rim_element("LocalizedString", {"value": value}))
+    return f'<rim:{tag}><rim:LocalizedString value="{_attribute(value)}"/></rim:{tag}>'
 
 
 def _text(value: str) -> str:
-    _check_characters(value)
-    return value.translate(_TEXT_ESCAPES)
+    return _escaped(value, _TEXT_ESCAPES)
 
 
 def _attribute(value: str) -> str:
-    _check_characters(value)
-    return value.translate(_ATTRIBUTE_ESCAPES)
+    return _escaped(value, _ATTRIBUTE_ESCAPES)
 
 
-def _check_characters(value: str) -> None:
+def _escaped(value: str, escapes: tuple[tuple[str, str], ...]) -> str:
+    if _SPECIAL.search(value) is None:
+        return value
     if _NOT_XML.search(value):
         raise ValueError(
             "All strings must be XML compatible: Unicode or ASCII, no NULL bytes or control "
             "characters"
         )
+    for character, reference in escapes:
+        value = value.replace(character, reference)
+    return value
 
 
 def _child_id(object_id: str, *parts: str) -> str:
