@@ -877,7 +877,9 @@ _NESTED: tuple[type, ...] = (Code, Author)
 
 def _revive(cls: type[T], data: dict[str, Any]) -> T:
     names, nested = _revival_plan(cls)
-    values = {name: value for name, value in data.items() if name in names}
+    # `data` is fresh from json.loads, so it is changed in place; keys of fields since dropped
+    # are left out.
+    values = data if data.keys() <= names else {k: v for k, v in data.items() if k in names}
     for name, nested_cls, many in nested:
         value = values.get(name)
         if value is not None:
