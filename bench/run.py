@@ -339,8 +339,9 @@ def run_backend(name: str, args: argparse.Namespace) -> list[Row]:
         bench = Bench(server, name, registry_url, Path(folder), args, http)
         rows = []
         for row in ROWS:
-            rows.append(row(bench))
-            print_row(rows[-1])
+            if not args.row or row.__name__ in args.row:
+                rows.append(row(bench))
+                print_row(rows[-1])
         return rows
 
 
@@ -379,6 +380,9 @@ def main() -> int:
     """Run the rows on each backend asked for, printing the table as it goes."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", choices=[*BACKENDS, "all"], default="all")
+    parser.add_argument(
+        "--row", action="append", choices=[row.__name__ for row in ROWS], help="only these rows"
+    )
     parser.add_argument("--seconds", type=float, default=10, help="of load per measurement")
     parser.add_argument("--connections", type=int, default=8, help="wrk's open connections")
     parser.add_argument("--patients", type=int, default=200, help="query patients, 10 entries")

@@ -526,15 +526,19 @@ class _RimObject:
 
     def classification(self, scheme: str, node_representation: str, children: str) -> None:
         """Add a Classification by `scheme`; its id is stable for this object and position."""
-        attributes = {
-            "id": _child_id(self.object_id, scheme, str(self.classifications)),
-            "objectType": v.OBJECT_TYPE_CLASSIFICATION,
-            "classificationScheme": scheme,
-            "classifiedObject": self.object_id,
-            "nodeRepresentation": node_representation,
-        }
+        # Written out rather than through _rim_element: an ExtrinsicObject has ten or so.
+        child_id = _child_id(self.object_id, scheme, str(self.classifications))
         self.classifications += 1
-        self.children.append(_rim_element("Classification", attributes, children))
+        start = (
+            f'<rim:Classification id="{child_id}" objectType="{v.OBJECT_TYPE_CLASSIFICATION}" '
+            f'classificationScheme="{_attribute(scheme)}" '
+            f'classifiedObject="{_attribute(self.object_id)}" '
+            f'nodeRepresentation="{_attribute(node_representation)}"'
+        )
+        if children:
+            self.children.append(f"{start}>{children}</rim:Classification>")
+        else:
+            self.children.append(f"{start}/>")
 
     def node_classification(self, node: str) -> None:
         """Classify the object as `node` (a SubmissionSet or a Folder)."""
