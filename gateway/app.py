@@ -18,6 +18,7 @@ from gateway.registry_service import router as registry_router
 from gateway.repository_service import router as repository_router
 from gateway.service_description import router as schemas_router
 from gateway.xca import router as xca_router
+from mhd.codemap import load_code_maps
 from mhd.routes import router as mhd_router
 from registry.sql import SqlRegistryStore
 from repository.factory import open_document_store
@@ -30,6 +31,7 @@ log = logging.getLogger("xcads.gateway")
 # Each endpoint's name and path, announced at start-up.
 ENDPOINTS = (
     ("ITI-65 Provide Document Bundle", "/fhir"),
+    ("ITI-65 validation without storing", "/fhir/Bundle/$validate"),
     ("ITI-38/ITI-39 XCA Responding Gateway", "/XCA/services/RespondingGatewayService"),
     ("ITI-18/ITI-42 Document Registry", "/Registry/services/RegistryService"),
     ("ITI-41/ITI-43/ITI-86 Document Repository", "/Repository/services/RepositoryService"),
@@ -40,6 +42,7 @@ ENDPOINTS = (
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app and open its registry and document stores."""
     settings = settings or Settings()
+    code_map = load_code_maps(settings.code_map, profile=settings.profile)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     registry = SqlRegistryStore(settings.resolved_database_url)
     documents = open_documents(settings)
@@ -62,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.registry = registry
     app.state.documents = documents
+    app.state.code_map = code_map
     app.state.outbox = outbox
     app.state.periodic_repair = periodic_repair
     app.include_router(mhd_router)

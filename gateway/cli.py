@@ -1,4 +1,4 @@
-"""The `xcads` command line: serve, migrate and repair."""
+"""The `xcads` command line: serve, migrate and repair; query, retrieve and submit as a client."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ from pathlib import Path
 
 import uvicorn
 
+from conformance.client.commands import add_client_commands
 from gateway.app import ENDPOINTS, create_app, open_documents
 from gateway.config import Settings
+from mhd.codemap import CodeMapError
 from registry.sql import SqlRegistryStore
 from repository.repair import repair as repair_store
 
@@ -52,7 +54,11 @@ def serve(args: argparse.Namespace) -> int:
     """Run the service until interrupted."""
     overrides = {"data_dir": Path(args.data_dir)} if args.data_dir else {}
     settings = Settings(**overrides)
-    app = create_app(settings)
+    try:
+        app = create_app(settings)
+    except CodeMapError as error:
+        log.error("config.invalid XCADS_CODE_MAP %s", error)
+        return 2
     config = uvicorn.Config(
         app, host=args.host, port=args.port, log_config=None, access_log=False, lifespan="on"
     )
@@ -124,6 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="leave bytes younger than this alone (default XCADS_REPAIR_STALE_MINUTES, 60)",
     )
     repair_parser.set_defaults(run=repair)
+
+    add_client_commands(commands)
     return parser
 
 

@@ -64,12 +64,22 @@ class Settings(BaseSettings):
     profile: Literal["ihe", "norway"] = "ihe"
     accept_synthetic_ids: bool = False
     patient_id_domains: Annotated[list[str], NoDecode] = []
+    # ITI-65 code mapping: files (comma-separated) of FHIR ConceptMap JSON or xcads YAML that
+    # translate local code systems to national ones before validation (mhd.codemap).
+    code_map: Annotated[list[Path], NoDecode] = []
 
     @field_validator("patient_id_domains", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):
             return [strip_urn_oid(v.strip()) for v in value.split(",") if v.strip()]
+        return value
+
+    @field_validator("code_map", mode="before")
+    @classmethod
+    def _paths(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [Path(v.strip()) for v in value.split(",") if v.strip()]
         return value
 
     @field_validator("async_allowed_reply_hosts", mode="before")

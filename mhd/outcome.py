@@ -7,7 +7,7 @@ carries the bare code in `details.text` for receivers that read only the text.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from registry.errors import ErrorCode, Issue, Severity
@@ -174,15 +174,22 @@ def _issue(issue: FhirIssue) -> dict:
     return rendered
 
 
-def transaction_response(locations: Iterable[str]) -> dict:
-    """Render a transaction-response Bundle: one `201 Created` entry per request entry, in order."""
-    return {
-        "resourceType": "Bundle",
-        "type": "transaction-response",
-        "entry": [
-            {"response": {"status": "201 Created", "location": location}} for location in locations
-        ],
-    }
+def transaction_response(
+    locations: Iterable[str], outcomes: Mapping[int, dict] | None = None
+) -> dict:
+    """Render a transaction-response Bundle: one `201 Created` entry per request entry, in order.
+
+    `outcomes` holds, by entry index, an OperationOutcome to give as that entry's
+    `response.outcome` (hints and warnings about the entry, FHIR R4 Bundle.entry.response).
+    """
+    outcomes = outcomes or {}
+    entries = []
+    for index, location in enumerate(locations):
+        response: dict = {"status": "201 Created", "location": location}
+        if index in outcomes:
+            response["outcome"] = outcomes[index]
+        entries.append({"response": response})
+    return {"resourceType": "Bundle", "type": "transaction-response", "entry": entries}
 
 
 def server_error(message: str) -> dict:

@@ -1,4 +1,5 @@
-"""HTTP edge of the MHD Document Recipient: `POST /fhir` with an ITI-65 transaction Bundle.
+"""HTTP edge of the MHD Document Recipient: `POST /fhir` with an ITI-65 transaction Bundle, and
+`POST /fhir/Bundle/$validate` to check one without storing it.
 
 Every failure of the submission answers 400 with an OperationOutcome: FHIR's transaction rules
 (http.html#transaction) call for a 400-series status, and one status keeps senders simple. Only
@@ -9,12 +10,15 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from gateway.failures import failure_fields
+from mhd.codemap import translation_outcomes
 from mhd.outcome import (
     BundleRejected,
     FhirIssue,
@@ -23,10 +27,13 @@ from mhd.outcome import (
     transaction_response,
 )
 from mhd.recipient import receive_bundle
+from mhd.validate import validate_bundle, validation_parameters
 from registry.errors import ErrorCode
 
 FHIR_JSON = "application/fhir+json"
 JSON_MEDIA_TYPES = frozenset({FHIR_JSON, "application/json", "application/json+fhir"})
+
+T = TypeVar("T")
 
 log = logging.getLogger("xcads.mhd")
 router = APIRouter()
@@ -38,23 +45,8 @@ async def provide_document_bundle(request: Request) -> JSONResponse:
     """ITI-65 Provide Document Bundle: answer a transaction-response or an OperationOutcome."""
     started = time.perf_counter()
     try:
-        media_type = request.headers.get("content-type", FHIR_JSON).split(";")[0].strip().lower()
-        if media_type not in JSON_MEDIA_TYPES:
-            message = f"Content-Type {media_type!r} is not supported; send application/fhir+json"
-            issue = FhirIssue(
-                ErrorCode.REGISTRY_METADATA_ERROR, message, issue_type="not-supported"
-            )
-            raise BundleRejected([issue], status=415)
-
-        body = await request.body()
-        state = request.app.state
-        locations = await run_in_threadpool(
-            receive_bundle,
-            body,
-            settings=state.settings,
-            registry=state.registry,
-            documents=state.documents,
-        )
+        documents = request.app.state.documents
+        received = await _handle_body(request, receive_bundle, documents=documents)
     except BundleRejected as rejected:
         log.info(
             "iti65.rejected status=%d codes=%s ms=%.1f",
@@ -68,8 +60,70 @@ async def provide_document_bundle(request: Request) -> JSONResponse:
         log.debug("iti65.failed.detail", exc_info=True)
         return _fhir(server_error("the bundle could not be processed; nothing was stored"), 500)
 
-    log.info("iti65.stored entries=%d ms=%.1f", len(locations), _ms(started))
-    return _fhir(transaction_response(locations), 200)
+    locations = received.mapped.locations
+    log.info(
+        "iti65.stored entries=%d ms=%.1f translated=%d",
+        len(locations),
+        _ms(started),
+        len(received.translations),
+    )
+    outcomes = translation_outcomes(received.translations)
+    return _fhir(transaction_response(locations, outcomes), 200)
+
+
+@router.post("/fhir/Bundle/$validate")
+async def validate_document_bundle(request: Request) -> JSONResponse:
+    """$validate of an ITI-65 bundle: Parameters with the OperationOutcome and the XDS metadata.
+
+    A bundle that fails validation still answers 200: the operation succeeded and its outcome
+    lists the errors. Only a request without a bundle to validate answers 4xx.
+    """
+    started = time.perf_counter()
+    try:
+        result = await _handle_body(request, validate_bundle)
+    except BundleRejected as rejected:
+        log.info("iti65.validate.refused status=%d ms=%.1f", rejected.http_status, _ms(started))
+        return _fhir(operation_outcome(rejected.issues), rejected.http_status)
+    except Exception as error:
+        log.error("iti65.validate.failed %s ms=%.1f", failure_fields(error), _ms(started))
+        log.debug("iti65.validate.failed.detail", exc_info=True)
+        return _fhir(server_error("the bundle could not be validated"), 500)
+
+    log.info(
+        "iti65.validated valid=%s codes=%s translated=%d ms=%.1f",
+        str(result.valid).lower(),
+        ",".join(sorted({str(issue.code) for issue in result.issues})),
+        len(result.translations),
+        _ms(started),
+    )
+    return _fhir(validation_parameters(result), 200)
+
+
+async def _handle_body(request: Request, handle: Callable[..., T], **arguments: Any) -> T:
+    """Give a FHIR JSON body, with the app's settings, registry and code map, to `handle`.
+
+    `handle` runs in a worker thread, as it parses, maps and reads the registry.
+    """
+    body = await _json_body(request)
+    state = request.app.state
+    return await run_in_threadpool(
+        handle,
+        body,
+        settings=state.settings,
+        registry=state.registry,
+        code_map=state.code_map,
+        **arguments,
+    )
+
+
+async def _json_body(request: Request) -> bytes:
+    """The request body, if its Content-Type is a FHIR JSON one; BundleRejected 415 if not."""
+    media_type = request.headers.get("content-type", FHIR_JSON).split(";")[0].strip().lower()
+    if media_type not in JSON_MEDIA_TYPES:
+        message = f"Content-Type {media_type!r} is not supported; send application/fhir+json"
+        issue = FhirIssue(ErrorCode.REGISTRY_METADATA_ERROR, message, issue_type="not-supported")
+        raise BundleRejected([issue], status=415)
+    return await request.body()
 
 
 def _fhir(resource: dict, status: int) -> JSONResponse:

@@ -14,6 +14,7 @@ from registry.ebrim.objects import (
     registry_object_list_xml,
     registry_package_from_rim,
     submission_set_to_rim,
+    submit_objects_request,
 )
 from registry.ebrim.query import (
     adhoc_query_response,
@@ -53,4 +54,5 @@ __all__ = [
     "registry_response",
     "status_for",
     "submission_set_to_rim",
+    "submit_objects_request",
 ]

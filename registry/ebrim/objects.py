@@ -11,7 +11,7 @@ from typing import TypeVar
 from lxml import etree
 
 from registry.ebrim import vocabulary as v
-from registry.ebrim.xml import RIM, local_name, qname, text_of
+from registry.ebrim.xml import LCM, RIM, local_name, qname, text_of
 from registry.errors import ErrorCode, Issue, XdsError
 from registry.metadata import (
     Association,
@@ -283,6 +283,17 @@ def parse_registry_object_list(element: etree._Element) -> QueryResult:
     if issues:
         raise XdsError(issues)
     return result
+
+
+def submit_objects_request(submission: Submission) -> etree._Element:
+    """Return the lcm:SubmitObjectsRequest (ITI-42) carrying every object of a submission."""
+    request = etree.Element(qname(LCM, "SubmitObjectsRequest"), nsmap={"lcm": LCM, "rim": RIM})
+    objects = etree.SubElement(request, qname(RIM, "RegistryObjectList"))
+    objects.append(submission_set_to_rim(submission.submission_set))
+    objects.extend(document_entry_to_rim(entry) for entry in submission.document_entries)
+    objects.extend(folder_to_rim(folder) for folder in submission.folders)
+    objects.extend(association_to_rim(link) for link in submission.associations)
+    return request
 
 
 def parse_submit_objects_request(element: etree._Element) -> Submission:
