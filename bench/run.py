@@ -246,11 +246,7 @@ def iti39_retrieve(bench: Bench) -> Row:
 
 def iti67_searches(bench: Bench) -> Row:
     """ITI-67 Find Document References by patient identifier, ten entries, patients in turn."""
-    row = Row(
-        f"ITI-67 searches, {DOCUMENTS_PER_PATIENT} results",
-        bench.backend,
-        "searches/s",
-    )
+    row = Row(f"ITI-67 searches, {DOCUMENTS_PER_PATIENT} results", bench.backend, "searches/s")
     bench.load_patients()
     path = f"/fhir/DocumentReference?patient.identifier=urn:oid:{PATIENT_AUTHORITY}%7C@P@"
     sample = bench.http.get(_filled(path.encode()).decode())
