@@ -30,6 +30,7 @@ T = TypeVar("T")
 # Seeds the ids of Classifications and ExternalIdentifiers so a given object always serializes
 # to the same bytes.
 _ID_NAMESPACE = uuid.UUID("0b6f6c0e-5e0b-4c1e-9d2a-7c3f1f1e2a10")
+_ID_NAMESPACE_BYTES = _ID_NAMESPACE.bytes
 
 # The single-valued codes of a DocumentEntry: model attribute, ITI TF-3 name, scheme.
 _DOCUMENT_CODES = (
@@ -506,12 +507,13 @@ class _RimObject:
     checks every object written. Its Classifications are counted to number their ids.
     """
 
-    __slots__ = ("attributes", "children", "classifications", "object_id", "tag")
+    __slots__ = ("attributes", "children", "classifications", "escaped_id", "object_id", "tag")
 
     def __init__(self, tag: str, attributes: dict[str, str]) -> None:
         self.tag = tag
         self.attributes = attributes
         self.object_id = attributes.get("id", "")
+        self.escaped_id = _attribute(self.object_id)
         self.children: list[str] = []
         self.classifications = 0
 
@@ -543,7 +545,7 @@ class _RimObject:
         start = (
             f'<rim:Classification id="{child_id}" objectType="{v.OBJECT_TYPE_CLASSIFICATION}" '
             f'classificationScheme="{_attribute(scheme)}" '
-            f'classifiedObject="{_attribute(self.object_id)}" '
+            f'classifiedObject="{self.escaped_id}" '
             f'nodeRepresentation="{_attribute(node_representation)}"'
         )
         if children:
@@ -667,7 +669,7 @@ def _child_id(object_id: str, *parts: str) -> str:
     Without the UUID objects this takes a third of the time, and a response has many such ids.
     """
     name = "|".join((object_id, *parts)).encode()
-    digest = hashlib.sha1(_ID_NAMESPACE.bytes + name, usedforsecurity=False).hexdigest()
+    digest = hashlib.sha1(_ID_NAMESPACE_BYTES + name, usedforsecurity=False).hexdigest()
     variant = "89ab"[int(digest[16], 16) & 0x3]
     return (
         f"urn:uuid:{digest[:8]}-{digest[8:12]}-5{digest[13:16]}-{variant}{digest[17:20]}-"
