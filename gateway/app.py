@@ -13,7 +13,11 @@ from fastapi.responses import JSONResponse
 
 from gateway.config import TEST_HOME_COMMUNITY_ID, TEST_REPOSITORY_UNIQUE_ID, Settings
 from gateway.limits import BodySizeLimit
+from gateway.metrics import CountedDocumentStore
+from gateway.metrics import router as metrics_router
+from gateway.observe import ObserveRequests
 from gateway.outbox import Outbox
+from gateway.readiness import router as readiness_router
 from gateway.registry_service import router as registry_router
 from gateway.repository_service import router as repository_router
 from gateway.service_description import router as schemas_router
@@ -36,6 +40,8 @@ ENDPOINTS = (
     ("ITI-18/ITI-42 Document Registry", "/Registry/services/RegistryService"),
     ("ITI-41/ITI-43/ITI-86 Document Repository", "/Repository/services/RepositoryService"),
     ("health", "/health"),
+    ("readiness", "/ready"),
+    ("metrics", "/metrics"),
 )
 
 
@@ -61,10 +67,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         registry.close()
 
     app = FastAPI(title="xcads", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_request_bytes,
+        read_timeout=settings.body_read_timeout_seconds,
+    )
+    # Added last, so outermost: it sees every answer, the limits' 413 and 408 included.
+    app.add_middleware(ObserveRequests)
     app.state.settings = settings
     app.state.registry = registry
-    app.state.documents = documents
+    app.state.documents = CountedDocumentStore(documents)
     app.state.code_map = code_map
     app.state.outbox = outbox
     app.state.periodic_repair = periodic_repair
@@ -73,6 +85,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(registry_router)
     app.include_router(repository_router)
     app.include_router(schemas_router)
+    app.include_router(readiness_router)
+    app.include_router(metrics_router)
 
     @app.get("/health")
     def health() -> JSONResponse:

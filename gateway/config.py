@@ -67,6 +67,15 @@ class Settings(BaseSettings):
     # ITI-65 code mapping: files (comma-separated) of FHIR ConceptMap JSON or xcads YAML that
     # translate local code systems to national ones before validation (mhd.codemap).
     code_map: Annotated[list[Path], NoDecode] = []
+    # Production: log lines as "text" or "json"; on SIGTERM requests under way get
+    # shutdown_grace_seconds to finish; an idle kept-alive connection closes after
+    # keep_alive_seconds; a request whose body stalls body_read_timeout_seconds between two
+    # chunks gets 408; /ready waits ready_timeout_seconds for the database and document store.
+    log_format: Literal["text", "json"] = "text"
+    shutdown_grace_seconds: float = 30.0
+    keep_alive_seconds: float = 5.0
+    body_read_timeout_seconds: float = 60.0
+    ready_timeout_seconds: float = 5.0
 
     @field_validator("patient_id_domains", mode="before")
     @classmethod
