@@ -23,6 +23,7 @@ from gateway.repository_service import router as repository_router
 from gateway.service_description import router as schemas_router
 from gateway.xca import router as xca_router
 from mhd.codemap import load_code_maps
+from mhd.responder import router as mhd_responder_router
 from mhd.routes import router as mhd_router
 from registry.sql import SqlRegistryStore
 from repository.factory import open_document_store
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.outbox = outbox
     app.state.periodic_repair = periodic_repair
     app.include_router(mhd_router)
+    app.include_router(mhd_responder_router)
     app.include_router(xca_router)
     app.include_router(registry_router)
     app.include_router(repository_router)
