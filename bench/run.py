@@ -248,11 +248,13 @@ def iti67_searches(bench: Bench) -> Row:
     """ITI-67 Find Document References by patient identifier, ten entries, patients in turn."""
     row = Row(f"ITI-67 searches, {DOCUMENTS_PER_PATIENT} results", bench.backend, "searches/s")
     bench.load_patients()
-    path = f"/fhir/DocumentReference?patient.identifier=urn:oid:{PATIENT_AUTHORITY}%7C@P@"
+    identifier = f"urn:oid:{PATIENT_AUTHORITY}%7C@P@"
+    path = f"/fhir/DocumentReference?patient.identifier={identifier}&status=current"
     sample = bench.http.get(_filled(path.encode()).decode())
     if sample.status_code in NOT_FOUND:
         return row
-    _check(sample.status_code == 200, "ITI-67", sample)
+    found = len(sample.json().get("entry", [])) if sample.status_code == 200 else 0
+    _check(found == DOCUMENTS_PER_PATIENT, f"ITI-67 ({found} entries found)", sample)
 
     measured, floor = bench.side_by_side(sample, path, method="GET", patients=bench.args.patients)
     return _rate(row, measured, floor, None)
