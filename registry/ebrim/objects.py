@@ -7,6 +7,7 @@ import re
 import uuid
 from collections.abc import Callable, Iterable
 from typing import TypeVar
+from xml.sax.saxutils import escape
 
 from lxml import etree
 
@@ -605,8 +606,9 @@ _WRITTEN = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=Fal
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 # Those, and the characters escaped in text or attribute values; most values have none.
 _SPECIAL = re.compile('[&<>"\n\r\t\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]')
-_TEXT_ESCAPES = (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("\r", "&#13;"))
-_ATTRIBUTE_ESCAPES = (*_TEXT_ESCAPES, ('"', "&quot;"), ("\n", "&#10;"), ("\t", "&#9;"))
+# Beyond &, < and >, what lxml writes as character references, so the bytes match its output.
+_TEXT_ENTITIES = {"\r": "&#13;"}
+_ATTRIBUTE_ENTITIES = {**_TEXT_ENTITIES, '"': "&quot;", "\n": "&#10;", "\t": "&#9;"}
 
 
 def _element(rim: _RimObject) -> etree._Element:
@@ -642,14 +644,14 @@ def _localized_xml(tag: str, value: str) -> str:
 
 
 def _text(value: str) -> str:
-    return _escaped(value, _TEXT_ESCAPES)
+    return _escaped(value, _TEXT_ENTITIES)
 
 
 def _attribute(value: str) -> str:
-    return _escaped(value, _ATTRIBUTE_ESCAPES)
+    return _escaped(value, _ATTRIBUTE_ENTITIES)
 
 
-def _escaped(value: str, escapes: tuple[tuple[str, str], ...]) -> str:
+def _escaped(value: str, entities: dict[str, str]) -> str:
     if _SPECIAL.search(value) is None:
         return value
     if _NOT_XML.search(value):
@@ -657,9 +659,7 @@ def _escaped(value: str, escapes: tuple[tuple[str, str], ...]) -> str:
             "All strings must be XML compatible: Unicode or ASCII, no NULL bytes or control "
             "characters"
         )
-    for character, reference in escapes:
-        value = value.replace(character, reference)
-    return value
+    return escape(value, entities)
 
 
 def _child_id(object_id: str, *parts: str) -> str:
