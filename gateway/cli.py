@@ -1,4 +1,4 @@
-"""The `xcads` command line: serve, migrate and repair."""
+"""The `xcads` command line: serve, migrate, repair and conformance."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 
 import uvicorn
 
+from conformance.cli import add_commands as add_conformance_commands
 from gateway.app import ENDPOINTS, create_app, open_documents
 from gateway.config import Settings
 from registry.sql import SqlRegistryStore
@@ -124,6 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="leave bytes younger than this alone (default XCADS_REPAIR_STALE_MINUTES, 60)",
     )
     repair_parser.set_defaults(run=repair)
+
+    add_conformance_commands(commands)
     return parser
 
 
