@@ -204,6 +204,7 @@ class Runner:
     def run_step(self, step: Step, values: Values) -> StepResult:
         """Send one step and compare its answer with the expectation."""
         result = StepResult(step.name, step.transaction, "passed")
+        shadowed = {name: values.known.get(name) for name in step.values}
         try:
             for name, value in step.values.items():
                 values.save(name, values.render(value))
@@ -229,6 +230,7 @@ class Runner:
         except Exception as exc:  # one broken step must not end the run of every other test
             result.outcome = "error"
             result.differences = [f"runner error: {type(exc).__name__}: {exc}"]
+        values.restore(shadowed)
         if result.differences and result.outcome == "passed":
             result.outcome = "failed"
         return result

@@ -8,7 +8,7 @@
 - `{{home}}`, `{{repository}}`, `{{patient_domain}}`: the target's ids (runner options).
 - `{{source_id}}` the sourceId of the runner's SubmissionSets.
 - `{{now}}` the DTM of the run (UTC), `{{fhir_now}}` the same as a FHIR instant.
-- any name a step saved from an answer (`save:`), or a step value (`values:`).
+- any name an earlier step saved from an answer (`save:`), or a value of this step (`values:`).
 """
 
 from __future__ import annotations
@@ -66,6 +66,14 @@ class Values:
     def render(self, text: str, escape: Callable[[str], str] = str) -> str:
         """Fill every placeholder of a text, each value passed through `escape`."""
         return PLACEHOLDER.sub(lambda match: escape(self.get(match.group(1))), text)
+
+    def restore(self, previous: dict[str, str | None]) -> None:
+        """Put back the values a step's own `values:` hid, so they hold for that step alone."""
+        for name, value in previous.items():
+            if value is None:
+                self.known.pop(name, None)
+            else:
+                self.known[name] = value
 
     def save(self, name: str, value: str) -> None:
         """Keep a value taken from an answer, for later steps."""
