@@ -16,6 +16,7 @@ SOAP_CONTENT_TYPE = "application/soap+xml; charset=utf-8"
 ANONYMOUS = "http://www.w3.org/2005/08/addressing/anonymous"
 NS = {
     "s": "http://www.w3.org/2003/05/soap-envelope",
+    "s11": "http://schemas.xmlsoap.org/soap/envelope/",
     "wsa": "http://www.w3.org/2005/08/addressing",
     "query": "urn:oasis:names:tc:ebxml-regrep:xsd:query:3.0",
     "rim": "urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0",
@@ -187,8 +188,9 @@ def read_soap(content_type: str, body: bytes) -> etree._Element:
         root = etree.fromstring(parts[0].data, PARSER)
     except etree.XMLSyntaxError as exc:
         raise GarbageAnswer(f"answer is not well-formed XML: {exc}") from exc
-    if root.tag != f"{{{NS['s']}}}Envelope":
-        raise GarbageAnswer(f"answer is not a SOAP 1.2 Envelope but {root.tag}")
+    # A SOAP 1.2 node answers a SOAP 1.1 request with a SOAP 1.1 VersionMismatch Fault.
+    if root.tag not in (f"{{{NS['s']}}}Envelope", f"{{{NS['s11']}}}Envelope"):
+        raise GarbageAnswer(f"answer is not a SOAP Envelope but {root.tag}")
     by_id = {part.content_id: part for part in parts[1:]}
     for include in root.iterfind(".//xop:Include", NS):
         content_id = include.get("href", "").removeprefix("cid:")

@@ -245,6 +245,7 @@ class Runner:
         path, action = SOAP_TRANSACTIONS[step.transaction]
         action = step.action or action
         message_id = f"urn:uuid:{uuid.uuid4()}"
+        values.save("message_id", message_id)
         url = self.base + (step.path or path)
         if step.raw is not None:
             content_type = step.content_type or SOAP_CONTENT_TYPE

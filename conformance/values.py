@@ -8,6 +8,7 @@
 - `{{home}}`, `{{repository}}`, `{{patient_domain}}`: the target's ids (runner options).
 - `{{source_id}}` the sourceId of the runner's SubmissionSets.
 - `{{now}}` the DTM of the run (UTC), `{{fhir_now}}` the same as a FHIR instant.
+- `{{message_id}}` the wsa:MessageID of the step's own SOAP request.
 - any name an earlier step saved from an answer (`save:`), or a value of this step (`values:`).
 """
 
