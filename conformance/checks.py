@@ -221,6 +221,11 @@ def _check_values(item: Check, answer: Answer, values: Values) -> list[str]:
         wanted = values.render(item.contains)
         if not any(wanted in value for value in found):
             differences.append(f"{path}: {_short(found)}, expected one containing {wanted!r}")
+    if item.matches is not None:
+        pattern = re.compile(values.render(item.matches))
+        if not found or not all(pattern.fullmatch(value) for value in found):
+            wanted = pattern.pattern
+            differences.append(f"{path}: {_short(found)}, expected each to match {wanted!r}")
     if item.decodes_to is not None:
         wanted = values.render(item.decodes_to)
         decoded = [_decoded(value) for value in found]

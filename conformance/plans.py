@@ -41,6 +41,7 @@ class Check:
     count: int | None = None
     exists: bool | None = None
     decodes_to: str | None = None
+    matches: str | None = None
 
 
 @dataclass(frozen=True)
