@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import httpx
@@ -65,8 +66,14 @@ class Server:
             if set(self.endpoints) >= ANNOUNCED:
                 break
         assert set(self.endpoints) >= ANNOUNCED, "".join(self.log)
+        # Keep reading the log: a full pipe would block the server at its next log line.
+        threading.Thread(target=self._drain, daemon=True).start()
         self.base = self.endpoints["health"].removesuffix("/health")
         self.http = httpx.Client(base_url=self.base, timeout=30)
+
+    def _drain(self) -> None:
+        for line in self.process.stderr:
+            self.log.append(line)
 
     def stop(self) -> None:
         """Stop the process and close the client."""
