@@ -73,6 +73,8 @@ def run(args: argparse.Namespace) -> int:
         callback=args.callback,
         callback_timeout=args.callback_timeout,
     )
+    # One INFO line per request would scroll the progress bar away.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
     total = sum(len(suite.tests) for suite in suites)
     runner = Runner(options)
     with tqdm(total=total, unit="test", disable=args.quiet, file=sys.stderr) as bar:
