@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import threading
 import time
 from collections.abc import Iterator
 
 import pytest
-import uvicorn
 from lxml import etree
-from servers import HOME, REPOSITORY, Server
+from servers import HOME, REPOSITORY, Server, threaded_uvicorn
 
 from conformance.plans import PlanError, load_suite, load_suites, select
 from conformance.runner import Options, Runner
@@ -173,27 +171,14 @@ class BrokenGateway:
 
 @pytest.fixture
 def broken_gateway() -> Iterator[str]:
-    yield from _serve(BrokenGateway())
+    with threaded_uvicorn(BrokenGateway(), lifespan="off") as url:
+        yield url
 
 
 @pytest.fixture
 def slow_gateway() -> Iterator[str]:
-    yield from _serve(BrokenGateway(slow=3.0))
-
-
-def _serve(app) -> Iterator[str]:
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "the fake gateway did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with threaded_uvicorn(BrokenGateway(slow=3.0), lifespan="off") as url:
+        yield url
 
 
 def by_id(results: list[Outcome]) -> dict[str, Outcome]:
