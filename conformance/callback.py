@@ -26,8 +26,9 @@ class Delivery:
 class CallbackListener:
     """Receives answers POSTed to `http://HOST:PORT/callback` (ITI TF-2x V.3 wsa:ReplyTo)."""
 
-    def __init__(self, host: str, port: int) -> None:
-        """Listen on host:port (port 0 picks a free one)."""
+    def __init__(self, host: str, port: int, url: str | None = None) -> None:
+        """Listen on host:port (port 0 picks a free one); `url` is the address to advertise
+        when the target must reach the listener by another name (a proxy, a container)."""
         self.deliveries: list[Delivery] = []
         self.arrived = threading.Condition()
         listener = self
@@ -48,13 +49,14 @@ class CallbackListener:
         self.server = ThreadingHTTPServer((host, port), Handler)
         self.server.daemon_threads = True
         self.host, self.port = self.server.server_address[:2]
+        self.advertised = url
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
     @property
     def url(self) -> str:
         """The wsa:ReplyTo address to give the target."""
-        return f"http://{self.host}:{self.port}/callback"
+        return self.advertised or f"http://{self.host}:{self.port}/callback"
 
     def _received(self, delivery: Delivery) -> None:
         with self.arrived:

@@ -49,6 +49,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         " XCADS_ASYNC_ALLOWED_REPLY_HOSTS. Without it the async tests are not run",
     )
     run_parser.add_argument(
+        "--callback-url",
+        help="the wsa:ReplyTo to send when the target reaches the listener by another address"
+        " (default http://HOST:PORT/callback)",
+    )
+    run_parser.add_argument(
         "--callback-timeout", type=float, default=30.0, help="seconds to wait for an async answer"
     )
     run_parser.add_argument("--plans", type=Path, default=PLANS, help="folder of plan files")
@@ -71,12 +76,17 @@ def run(args: argparse.Namespace) -> int:
         patient_domain=args.patient_id_domain,
         timeout=args.timeout,
         callback=args.callback,
+        callback_url=args.callback_url,
         callback_timeout=args.callback_timeout,
     )
     # One INFO line per request would scroll the progress bar away.
     logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
     total = sum(len(suite.tests) for suite in suites)
-    runner = Runner(options)
+    try:
+        runner = Runner(options)
+    except (ValueError, OSError) as exc:
+        print(f"conformance: cannot listen for callbacks: {exc}", file=sys.stderr)
+        return 2
     with tqdm(total=total, unit="test", disable=args.quiet, file=sys.stderr) as bar:
 
         def advance(result: TestResult) -> None:

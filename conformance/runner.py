@@ -58,6 +58,7 @@ class Options:
     patient_domain: str = DEFAULT_PATIENT_DOMAIN
     timeout: float = 30.0
     callback: str | None = None
+    callback_url: str | None = None
     callback_timeout: float = 30.0
 
 
@@ -156,7 +157,9 @@ class Runner:
         self.listener: CallbackListener | None = None
         if options.callback:
             host, _, port = options.callback.rpartition(":")
-            self.listener = CallbackListener(host or "127.0.0.1", int(port))
+            if not port.isdigit():
+                raise ValueError(f"--callback wants HOST:PORT, not {options.callback!r}")
+            self.listener = CallbackListener(host or "127.0.0.1", int(port), options.callback_url)
 
     def close(self) -> None:
         """Close the client and the listener."""

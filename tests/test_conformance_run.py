@@ -200,6 +200,8 @@ def test_wrong_counts_and_malformed_xml_are_failures_in_the_report(broken_gatewa
     page = report.read_text(encoding="utf-8")
     assert "2 ExtrinsicObject, expected 1" in page
     assert "answer is not well-formed XML" in page
+    assert f"request: POST {broken_gateway}/XCA/services/RespondingGatewayService" in page
+    assert "CrossGatewayQuery</wsa:Action>" in page.replace("&lt;", "<").replace("&gt;", ">")
     assert "&lt;rim:ExtrinsicObject id=&quot;urn:uuid:2&quot;/&gt;" in page
     cases = {case.get("name"): case for case in etree.parse(str(junit)).iter("testcase")}
     find = cases["iti38-find-documents"][0]
@@ -292,6 +294,12 @@ def test_a_plan_with_an_unknown_transaction_is_refused(tmp_path):
 
 def test_an_unknown_suite_exits_2(tmp_path):
     assert main(["conformance", "run", "--target", "http://127.0.0.1:1", "--suite", "nope"]) == 2
+
+
+def test_a_callback_that_is_no_host_and_port_exits_2():
+    code = main(["conformance", "run", "--target", "http://127.0.0.1:1", "--callback", "nowhere"])
+
+    assert code == 2
 
 
 def test_every_run_makes_fresh_patients_and_unique_ids():
