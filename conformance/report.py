@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from datetime import UTC, datetime
 from html import escape
@@ -9,7 +10,8 @@ from pathlib import Path
 
 from lxml import etree
 
-from conformance.runner import Options, TestResult
+from conformance.messages import PARSER
+from conformance.runner import Exchange, Options, TestResult
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
@@ -66,13 +68,7 @@ def _details(result: TestResult) -> str:
         differences = "".join(
             f'<li class="difference">{escape(text)}</li>' for text in step.differences
         )
-        exchanges = "".join(
-            f"<h4>request: {escape(exchange.method)} {escape(exchange.url)}</h4>"
-            f"<pre>{escape(_headers(exchange.request_headers))}\n\n{escape(exchange.request)}</pre>"
-            f"<h4>response: {exchange.status if exchange.status is not None else 'none'}</h4>"
-            f"<pre>{escape(_headers(exchange.response_headers))}\n\n{escape(exchange.response)}</pre>"
-            for exchange in step.exchanges
-        )
+        exchanges = "".join(_exchange(exchange) for exchange in step.exchanges)
         steps.append(
             f"<h3>step {escape(step.name)} ({escape(step.transaction)}): {step.outcome}</h3>"
             f"<ul>{differences}</ul>{exchanges}"
@@ -82,6 +78,30 @@ def _details(result: TestResult) -> str:
         f'<section id="{anchor}"><h2>{escape(result.suite)} / {escape(result.id)}: '
         f"{escape(result.title)}</h2><p>{escape(result.spec)}</p>{''.join(steps)}</section>"
     )
+
+
+def _exchange(exchange: Exchange) -> str:
+    status = exchange.status if exchange.status is not None else "none"
+    request = f"{_headers(exchange.request_headers)}\n\n{_pretty(exchange.request)}"
+    response = f"{_headers(exchange.response_headers)}\n\n{_pretty(exchange.response)}"
+    return (
+        f"<h4>request: {escape(exchange.method)} {escape(exchange.url)}</h4>"
+        f"<pre>{escape(request)}</pre><h4>response: {status}</h4><pre>{escape(response)}</pre>"
+    )
+
+
+def _pretty(text: str) -> str:
+    """Indent an XML or JSON body for reading; anything else (MTOM, garbage) as it came."""
+    stripped = text.strip()
+    try:
+        if stripped.startswith("<"):
+            root = etree.fromstring(stripped.encode(), PARSER)
+            return etree.tostring(root, pretty_print=True, encoding="unicode")
+        if stripped.startswith(("{", "[")):
+            return json.dumps(json.loads(stripped), indent=2, ensure_ascii=False)
+    except (etree.XMLSyntaxError, ValueError):
+        pass
+    return text
 
 
 def _headers(headers: dict[str, str]) -> str:
