@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import time
 from collections.abc import Iterator
 
 import pytest
+import yaml
 from lxml import etree
 from servers import HOME, REPOSITORY, Server, threaded_uvicorn
 
+from conformance.checks import Answer, check
 from conformance.plans import PlanError, load_suite, load_suites, select
 from conformance.runner import Options, Runner
 from conformance.runner import TestResult as Outcome
@@ -312,3 +315,76 @@ def test_every_run_makes_fresh_patients_and_unique_ids():
     assert first.get("uid:doc") != second.get("uid:doc")
     assert first.get("uid:doc") == first.get("uid:doc")
     assert first.get("patient").endswith("^^^&1.2.3&ISO")
+
+
+# --- Checks ------------------------------------------------------------------------------------
+
+
+def fhir_step(expect: dict) -> dict:
+    plan = {"suite": "x", "tests": [{"id": "a", "title": "t", "steps": []}]}
+    plan["tests"][0]["steps"] = [{"transaction": "ITI-67", "path": "/fhir/x", "expect": expect}]
+    return plan
+
+
+def differences_for(tmp_path, expect: dict, answer: dict, status: int = 200) -> list[str]:
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(yaml.safe_dump(fhir_step(expect)), encoding="utf-8")
+    (step,) = load_suite(plan).tests[0].steps
+    body = json.dumps(answer).encode()
+    return check(step, Answer(status, "application/fhir+json", body), Values(HOME, REPOSITORY, "1"))
+
+
+BUNDLE = {
+    "resourceType": "Bundle",
+    "entry": [
+        {"resource": {"resourceType": "DocumentReference", "id": "a", "status": "current"}},
+        {"resource": {"resourceType": "DocumentReference", "id": "b", "status": "superseded"}},
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    ("expect", "difference"),
+    [
+        ({"http": 201}, "HTTP status 200, expected 201"),
+        ({"counts": {"entry": 1}}, "2 entry, expected 1"),
+        ({"counts": {"DocumentReference": 3}}, "2 DocumentReference, expected 3"),
+        (
+            {"checks": [{"path": "entry.*.resource.status", "equals": "current"}]},
+            "entry.*.resource.status: ['current', 'superseded'], expected 'current'",
+        ),
+        (
+            {"checks": [{"path": "entry.*.resource.id", "contains": "c"}]},
+            "entry.*.resource.id: ['a', 'b'], expected one containing 'c'",
+        ),
+        ({"checks": [{"path": "entry", "count": 3}]}, "entry: 2 values, expected 3"),
+        (
+            {"checks": [{"path": "total", "exists": True}]},
+            "total: absent, expected the opposite",
+        ),
+        (
+            {"checks": [{"path": "entry.*.resource.id", "matches": "[a-z]{2}"}]},
+            "entry.*.resource.id: ['a', 'b'], expected each to match '[a-z]{2}'",
+        ),
+        (
+            {"errors": ["XDSRegistryError"]},
+            "expected an OperationOutcome, got Bundle",
+        ),
+    ],
+)
+def test_each_kind_of_expectation_reports_its_difference(tmp_path, expect, difference):
+    assert difference in differences_for(tmp_path, expect, BUNDLE)
+
+
+def test_a_matching_answer_has_no_differences(tmp_path):
+    expect = {
+        "http": 200,
+        "counts": {"entry": 2, "DocumentReference": 2},
+        "checks": [
+            {"path": "entry[resource.status=current].resource.id", "equals": "a"},
+            {"path": "entry.1.resource.id", "equals": "b"},
+            {"path": "entry.*.resource.id", "matches": "[ab]"},
+        ],
+    }
+
+    assert differences_for(tmp_path, expect, BUNDLE) == []
