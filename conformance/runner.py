@@ -10,9 +10,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin
+from xml.sax.saxutils import escape
 
 import httpx
-import yaml
 from lxml import etree
 
 from conformance import messages
@@ -137,9 +137,7 @@ def _text(data: bytes) -> str:
 
 
 def _xml_escape(value: str) -> str:
-    return (
-        value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
-    )
+    return escape(value, {'"': "&quot;"})
 
 
 def _json_escape(value: str) -> str:
@@ -429,11 +427,19 @@ def _edit_json(bundle: dict[str, Any], step: Step, values: Values) -> None:
     for path, value in step.set.items():
         *parents, last = values.render(path).split(".")
         holder = _walk(bundle, parents)
-        parsed = yaml.safe_load(values.render(value, _json_escape)) if value else value
+        parsed = _json_value(values.render(value))
         if isinstance(holder, list):
             holder[int(last)] = parsed
         else:
             holder[last] = parsed
+
+
+def _json_value(text: str) -> Any:
+    """A JSON number, boolean, object or list as such; any other text as a string."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
 
 
 def _walk(node: Any, keys: list[str]) -> Any:
