@@ -1,15 +1,17 @@
-"""`xcads conformance run`: the command line of the runner."""
+"""`xcads conformance run` and `xcads conformance list`: the command line of the runner."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
+from dataclasses import replace
+from fnmatch import fnmatch
 from pathlib import Path
 
 from tqdm import tqdm
 
-from conformance.plans import PLANS, PlanError, load_suites, select
+from conformance.plans import PLANS, PlanError, Suite, load_suites, select
 from conformance.report import summary, write_html, write_junit
 from conformance.runner import (
     DEFAULT_HOME,
@@ -29,7 +31,15 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     actions = group.add_subparsers(dest="conformance_command", required=True)
     run_parser = actions.add_parser("run", help="run test plans against a target")
     run_parser.add_argument("--target", required=True, help="base URL, e.g. http://host:8080")
-    run_parser.add_argument("--suite", default="all", help="xca, registry, repository, mhd, all")
+    run_parser.add_argument(
+        "--suite", default="all", help="xca, registry, repository, mhd, mhd-query or all"
+    )
+    run_parser.add_argument(
+        "--test",
+        action="append",
+        metavar="ID",
+        help="run only the tests whose id matches this pattern (fnmatch, repeatable)",
+    )
     run_parser.add_argument("--report", type=Path, help="write an HTML report here")
     run_parser.add_argument("--junit", type=Path, help="write JUnit XML here")
     run_parser.add_argument("--home-community-id", default=DEFAULT_HOME)
@@ -60,11 +70,40 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     run_parser.add_argument("--quiet", action="store_true", help="no progress bar")
     run_parser.set_defaults(run=run)
 
+    list_parser = actions.add_parser("list", help="list the tests of the plans")
+    list_parser.add_argument("--suite", default="all")
+    list_parser.add_argument("--plans", type=Path, default=PLANS, help="folder of plan files")
+    list_parser.set_defaults(run=list_tests)
+
+
+def list_tests(args: argparse.Namespace) -> int:
+    """Print each test's suite, id, transactions and title."""
+    try:
+        suites = select(load_suites(args.plans), args.suite)
+    except (PlanError, OSError) as exc:
+        print(f"conformance: {exc}", file=sys.stderr)
+        return 2
+    for suite in suites:
+        for test in suite.tests:
+            transactions = ",".join(dict.fromkeys(step.transaction for step in test.steps))
+            print(f"{suite.name}/{test.id}\t{transactions}\t{test.title}")
+    return 0
+
+
+def chosen(suites: list[Suite], patterns: list[str] | None) -> list[Suite]:
+    """The suites with only the tests whose id matches one of the patterns (all without any)."""
+    if not patterns:
+        return suites
+    return [
+        replace(suite, tests=[t for t in suite.tests if any(fnmatch(t.id, p) for p in patterns)])
+        for suite in suites
+    ]
+
 
 def run(args: argparse.Namespace) -> int:
     """Run the chosen suites; exit 0 when every test run passed, 1 otherwise, 2 on a bad plan."""
     try:
-        suites = select(load_suites(args.plans), args.suite)
+        suites = chosen(select(load_suites(args.plans), args.suite), args.test)
     except (PlanError, OSError) as exc:
         print(f"conformance: {exc}", file=sys.stderr)
         return 2

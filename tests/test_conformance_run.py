@@ -302,6 +302,30 @@ def test_an_unknown_suite_exits_2(tmp_path):
     assert main(["conformance", "run", "--target", "http://127.0.0.1:1", "--suite", "nope"]) == 2
 
 
+def test_test_patterns_choose_the_tests_run(tmp_path):
+    junit = tmp_path / "junit.xml"
+    target = f"http://127.0.0.1:{free_port()}"
+
+    main(
+        [
+            *("conformance", "run", "--target", target, "--suite", "all", "--quiet"),
+            *("--test", "iti39-*", "--test", "iti43-async", "--junit", str(junit)),
+        ]
+    )
+
+    names = sorted(case.get("name") for case in etree.parse(str(junit)).iter("testcase"))
+    assert names[-1] == "iti43-async" and len(names) > 5
+    assert all(name.startswith("iti39-") for name in names[:-1])
+
+
+def test_list_names_every_test_with_its_transactions(capsys):
+    assert main(["conformance", "list", "--suite", "mhd-query"]) == 0
+
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == len(load_suites()["mhd-query"].tests)
+    assert "mhd-query/iti68-retrieve\tITI-65,ITI-67,ITI-68\t" in "\n".join(lines)
+
+
 def test_a_callback_that_is_no_host_and_port_exits_2():
     code = main(["conformance", "run", "--target", "http://127.0.0.1:1", "--callback", "nowhere"])
 
