@@ -138,19 +138,21 @@ def _step(data: dict[str, Any], index: int) -> Step:
 
 def load_suite(path: Path) -> Suite:
     """Read one plan file."""
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    name = data["suite"]
-    tests = []
-    seen: set[str] = set()
-    for test in data["tests"]:
-        if test["id"] in seen:
-            raise PlanError(f"{path.name}: test id {test['id']!r} twice")
-        seen.add(test["id"])
-        try:
-            steps = [_step(step, index) for index, step in enumerate(test["steps"])]
-        except (PlanError, TypeError) as exc:
-            raise PlanError(f"{path.name} {test['id']}: {exc}") from exc
-        tests.append(Test(test["id"], test["title"], test.get("spec", ""), steps, name))
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        name = data["suite"]
+        tests = []
+        for test in data["tests"]:
+            if any(test["id"] == known.id for known in tests):
+                raise PlanError(f"test id {test['id']!r} twice")
+            try:
+                steps = [_step(step, index) for index, step in enumerate(test["steps"])]
+            except (PlanError, TypeError) as exc:
+                raise PlanError(f"{test['id']}: {exc}") from exc
+            tests.append(Test(test["id"], test["title"], test.get("spec", ""), steps, name))
+    except (yaml.YAMLError, KeyError, TypeError, PlanError) as exc:
+        detail = f"missing {exc}" if isinstance(exc, KeyError) else str(exc)
+        raise PlanError(f"{path.name}: {detail}") from exc
     return Suite(name, data.get("title", name), tests, data.get("in_all", True))
 
 

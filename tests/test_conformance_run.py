@@ -298,6 +298,14 @@ def test_a_plan_with_an_unknown_transaction_is_refused(tmp_path):
         load_suite(plan)
 
 
+def test_a_plan_missing_its_steps_is_refused(tmp_path):
+    plan = tmp_path / "broken.yaml"
+    plan.write_text("suite: x\ntests:\n  - {id: a, title: t, stpes: []}\n", encoding="utf-8")
+
+    with pytest.raises(PlanError, match=r"broken\.yaml: missing 'steps'"):
+        load_suite(plan)
+
+
 def test_an_unknown_suite_exits_2(tmp_path):
     assert main(["conformance", "run", "--target", "http://127.0.0.1:1", "--suite", "nope"]) == 2
 
