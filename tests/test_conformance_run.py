@@ -12,6 +12,7 @@ import pytest
 import yaml
 from lxml import etree
 from servers import HOME, REPOSITORY, Server, threaded_uvicorn
+from starlette.requests import Request
 
 from conformance.checks import Answer, check
 from conformance.plans import PlanError, load_suite, load_suites, select
@@ -150,12 +151,7 @@ class BrokenGateway:
         self.slow = slow
 
     async def __call__(self, scope, receive, send) -> None:
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await Request(scope, receive).body()
         path = scope["path"]
         if path.startswith("/Registry") and self.slow:
             await asyncio.sleep(self.slow)
