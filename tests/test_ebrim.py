@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from copy import deepcopy
 
 import pytest
@@ -292,6 +293,28 @@ def test_serialization_is_deterministic():
     assert etree.tostring(document_entry_to_rim(entry)) == etree.tostring(
         document_entry_to_rim(entry)
     )
+
+
+def test_classification_ids_are_distinct_within_an_object():
+    entry = full_document_entry()
+    entry.event_code_list = [Code(str(n), "1.2.3") for n in range(50)]
+
+    ids = document_entry_to_rim(entry).xpath("rim:Classification/@id", namespaces=NS)
+
+    assert len(ids) == len(set(ids)) > 50
+
+
+def test_an_entry_with_many_codes_renders_in_linear_time():
+    # A hostile ITI-65 may register thousands of event codes; every query returning the entry
+    # renders them. Counting the Classifications already added made it quadratic: minutes.
+    entry = full_document_entry()
+    entry.event_code_list = [Code(str(n), "1.2.3") for n in range(15_000)]
+
+    started = time.monotonic()
+    element = document_entry_to_rim(entry)
+
+    assert time.monotonic() - started < 3
+    assert len(element.xpath("rim:Classification", namespaces=NS)) > 15_000
 
 
 def test_submission_set_is_classified_by_its_node():

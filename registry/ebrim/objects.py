@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections.abc import Callable, Iterable
 from typing import TypeVar
@@ -105,15 +106,16 @@ def document_entry_to_rim(entry: DocumentEntry, *, home: str | None = None) -> e
     _add_slots(element, [*slots, *entry.extra_slots.items()])
     _add_name_description(element, entry.title, entry.comments, entry.version)
 
+    numbers = itertools.count()
     for author in entry.authors:
-        _add_author(element, v.DOC_AUTHOR, author)
+        _add_author(element, v.DOC_AUTHOR, author, next(numbers))
     for attribute, _, scheme in _DOCUMENT_CODES:
         if (code := getattr(entry, attribute)) is not None:
-            _add_code(element, scheme, code)
+            _add_code(element, scheme, code, next(numbers))
     for code in entry.confidentiality_codes:
-        _add_code(element, v.DOC_CONFIDENTIALITY_CODE, code)
+        _add_code(element, v.DOC_CONFIDENTIALITY_CODE, code, next(numbers))
     for code in entry.event_code_list:
-        _add_code(element, v.DOC_EVENT_CODE_LIST, code)
+        _add_code(element, v.DOC_EVENT_CODE_LIST, code, next(numbers))
 
     _add_external_identifier(element, v.DOC_PATIENT_ID, entry.patient_id)
     _add_external_identifier(element, v.DOC_UNIQUE_ID, entry.unique_id)
@@ -137,10 +139,12 @@ def submission_set_to_rim(
     _add_slots(element, [*slots, *submission_set.extra_slots.items()])
     _add_name_description(element, submission_set.title, submission_set.comments)
 
+    numbers = itertools.count()
     for author in submission_set.authors:
-        _add_author(element, v.SS_AUTHOR, author)
+        _add_author(element, v.SS_AUTHOR, author, next(numbers))
     if submission_set.content_type_code is not None:
-        _add_code(element, v.SS_CONTENT_TYPE_CODE, submission_set.content_type_code)
+        code = submission_set.content_type_code
+        _add_code(element, v.SS_CONTENT_TYPE_CODE, code, next(numbers))
     _add_node_classification(element, v.SUBMISSION_SET_NODE)
 
     _add_external_identifier(element, v.SS_UNIQUE_ID, submission_set.unique_id)
@@ -164,8 +168,8 @@ def folder_to_rim(folder: Folder, *, home: str | None = None) -> etree._Element:
     _add_slots(element, [*slots, *folder.extra_slots.items()])
     _add_name_description(element, folder.title, folder.comments)
 
-    for code in folder.code_list:
-        _add_code(element, v.FOLDER_CODE_LIST, code)
+    for number, code in enumerate(folder.code_list):
+        _add_code(element, v.FOLDER_CODE_LIST, code, number)
     _add_node_classification(element, v.FOLDER_NODE)
 
     _add_external_identifier(element, v.FOLDER_PATIENT_ID, folder.patient_id)
@@ -493,11 +497,12 @@ def _child_id(element: etree._Element, *parts: str) -> str:
 
 
 def _classification(
-    element: etree._Element, scheme: str, node_representation: str
+    element: etree._Element, scheme: str, node_representation: str, number: int
 ) -> etree._Element:
-    count = len(element.findall(qname(RIM, "Classification")))
+    # The caller numbers the element's Classifications: counting the ones already added made an
+    # entry with thousands of codes take seconds to render, on every query that returned it.
     classification = etree.SubElement(element, qname(RIM, "Classification"))
-    classification.set("id", _child_id(element, scheme, str(count)))
+    classification.set("id", _child_id(element, scheme, str(number)))
     classification.set("objectType", v.OBJECT_TYPE_CLASSIFICATION)
     classification.set("classificationScheme", scheme)
     classification.set("classifiedObject", element.get("id", ""))
@@ -505,16 +510,16 @@ def _classification(
     return classification
 
 
-def _add_code(element: etree._Element, scheme: str, code: Code) -> None:
-    classification = _classification(element, scheme, code.code)
+def _add_code(element: etree._Element, scheme: str, code: Code, number: int) -> None:
+    classification = _classification(element, scheme, code.code, number)
     _add_slots(classification, [("codingScheme", [code.coding_scheme])])
     if code.display_name:
         name = etree.SubElement(classification, qname(RIM, "Name"))
         etree.SubElement(name, qname(RIM, "LocalizedString"), value=code.display_name)
 
 
-def _add_author(element: etree._Element, scheme: str, author: Author) -> None:
-    classification = _classification(element, scheme, "")
+def _add_author(element: etree._Element, scheme: str, author: Author, number: int) -> None:
+    classification = _classification(element, scheme, "", number)
     slots = [
         (v.AUTHOR_PERSON, [author.person] if author.person is not None else []),
         (v.AUTHOR_INSTITUTION, author.institutions),
