@@ -44,6 +44,35 @@ def test_tab_carriage_return_and_line_feed_are_allowed(client):
     assert post(client, bundle).status_code == 200
 
 
+@pytest.mark.parametrize(
+    ("place", "value"),
+    [
+        ("content[0].attachment.creation", 2026),
+        ("context.period.start", 0),
+        ("date", 1773149117),
+        ("content[0].attachment.size", "46"),
+        ("content[0].attachment.size", True),
+    ],
+)
+def test_a_primitive_sent_as_another_json_type_rejects_the_bundle(client, tmp_path, place, value):
+    # The FHIR models would read the number 2026 as 1970-01-01T00:33:46Z and "46" or true as sizes.
+    bundle = fixture_bundle("nhn")
+    index = document_index(bundle)
+    *parents, last = place.replace("[0]", ".0").split(".")
+    holder = resource(bundle, index)
+    for name in parents:
+        holder = holder[int(name)] if name.isdigit() else holder[name]
+    holder[last] = value
+
+    response = post(client, bundle)
+
+    assert response.status_code == 400
+    assert ("XDSRegistryMetadataError", f"Bundle.entry[{index}].resource.{place}") in issues(
+        response
+    )
+    assert stored_files(tmp_path / "data") == []
+
+
 def test_deeply_nested_json_is_a_structure_error(client):
     body = b'{"resourceType": "Bundle", "type": "transaction", "x": ' + b"[" * 100_000
     body += b"]" * 100_000 + b"}"
