@@ -10,6 +10,7 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
 from gateway.config import TEST_HOME_COMMUNITY_ID, TEST_REPOSITORY_UNIQUE_ID, Settings
 from gateway.limits import BodySizeLimit
@@ -19,6 +20,7 @@ from gateway.repository_service import router as repository_router
 from gateway.service_description import router as schemas_router
 from gateway.xca import router as xca_router
 from mhd.codemap import load_code_maps
+from mhd.routes import http_error as fhir_http_error
 from mhd.routes import router as mhd_router
 from registry.sql import SqlRegistryStore
 from repository.factory import open_document_store
@@ -69,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.outbox = outbox
     app.state.periodic_repair = periodic_repair
     app.include_router(mhd_router)
+    app.add_exception_handler(HTTPException, fhir_http_error)
     app.include_router(xca_router)
     app.include_router(registry_router)
     app.include_router(repository_router)

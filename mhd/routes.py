@@ -14,8 +14,10 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 
 from gateway.failures import failure_fields
 from mhd.codemap import translation_outcomes
@@ -37,6 +39,25 @@ T = TypeVar("T")
 
 log = logging.getLogger("xcads.mhd")
 router = APIRouter()
+
+
+# FHIR's issue types for the HTTP errors the framework answers before any route runs.
+_HTTP_ISSUE_TYPES = {404: "not-found", 405: "not-supported"}
+
+
+async def http_error(request: Request, error: HTTPException) -> Response:
+    """Answer an HTTP error under /fhir with an OperationOutcome, as a FHIR client expects."""
+    if request.url.path != "/fhir" and not request.url.path.startswith("/fhir/"):
+        return await http_exception_handler(request, error)
+    issue = {
+        "severity": "error",
+        "code": _HTTP_ISSUE_TYPES.get(error.status_code, "processing"),
+        "diagnostics": f"{request.method} {request.url.path}: {error.detail}; this server "
+        "answers POST /fhir (ITI-65) and POST /fhir/Bundle/$validate",
+    }
+    response = _fhir({"resourceType": "OperationOutcome", "issue": [issue]}, error.status_code)
+    response.headers.update(error.headers or {})
+    return response
 
 
 @router.post("/fhir")

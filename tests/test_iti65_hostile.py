@@ -6,7 +6,7 @@ import json
 
 import pytest
 from fastapi.testclient import TestClient
-from mhd_support import fixture_bundle, issues, make_app, post, resource, stored_files
+from mhd_support import FHIR_JSON, fixture_bundle, issues, make_app, post, resource, stored_files
 
 
 @pytest.fixture
@@ -94,3 +94,33 @@ def test_nesting_beyond_the_limit_is_rejected_before_validation(client):
 
     assert response.status_code == 400
     assert "deeper" in response.json()["issue"][0]["diagnostics"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "issue_type"),
+    [
+        ("POST", "/fhir/DocumentReference", 404, "not-found"),
+        ("POST", "/fhir/Bundle", 404, "not-found"),
+        ("GET", "/fhir", 405, "not-supported"),
+        ("PUT", "/fhir/Bundle/$validate", 405, "not-supported"),
+    ],
+)
+def test_a_fhir_path_or_method_not_served_answers_an_operation_outcome(
+    client, method, path, status, issue_type
+):
+    response = client.request(method, path, content=b"{}", headers={"Content-Type": FHIR_JSON})
+
+    assert response.status_code == status
+    assert response.headers["content-type"].startswith(FHIR_JSON)
+    outcome = response.json()
+    assert outcome["resourceType"] == "OperationOutcome"
+    assert outcome["issue"][0]["code"] == issue_type
+    if status == 405:
+        assert "POST" in response.headers["allow"]
+
+
+def test_a_path_outside_fhir_keeps_the_plain_not_found(client):
+    response = client.post("/nothing/here", content=b"{}")
+
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Not Found"}
