@@ -144,7 +144,7 @@ def parse_bundle(body: bytes) -> Bundle:
 
 
 def _unrepresentable_values(raw: Any) -> list[FhirIssue]:
-    """Find strings with characters FHIR and XML forbid, and nesting beyond MAX_DEPTH."""
+    """Find empty strings, characters FHIR and XML forbid, and nesting beyond MAX_DEPTH."""
     issues: list[FhirIssue] = []
     pending: list[tuple[str, int, Any]] = [("Bundle", 0, raw)]
     while pending and len(issues) < MAX_CHARACTER_ISSUES:
@@ -160,6 +160,10 @@ def _unrepresentable_values(raw: Any) -> list[FhirIssue]:
             pending.extend((f"{path}[{i}]", depth + 1, item) for i, item in enumerate(value))
         elif isinstance(value, str) and (found := _ILLEGAL_CHARACTER.search(value)):
             issues.append(_illegal_character(found.group(), path))
+        elif value == "":
+            # FHIR JSON leaves an element out rather than send it empty; an empty Binary.data
+            # would otherwise register a document of no bytes.
+            issues.append(_structure("an empty string is not a FHIR value; leave it out", path))
     return issues
 
 

@@ -73,6 +73,22 @@ def test_a_primitive_sent_as_another_json_type_rejects_the_bundle(client, tmp_pa
     assert stored_files(tmp_path / "data") == []
 
 
+def test_an_empty_binary_rejects_the_bundle_and_registers_no_empty_document(client, tmp_path):
+    bundle = fixture_bundle("nhn")
+    binary = next(
+        index
+        for index, entry in enumerate(bundle["entry"])
+        if entry["resource"]["resourceType"] == "Binary"
+    )
+    resource(bundle, binary)["data"] = ""
+
+    response = post(client, bundle)
+
+    assert response.status_code == 400
+    assert ("XDSRegistryMetadataError", f"Bundle.entry[{binary}].resource.data") in issues(response)
+    assert stored_files(tmp_path / "data") == []
+
+
 def test_deeply_nested_json_is_a_structure_error(client):
     body = b'{"resourceType": "Bundle", "type": "transaction", "x": ' + b"[" * 100_000
     body += b"]" * 100_000 + b"}"
