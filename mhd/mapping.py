@@ -378,14 +378,16 @@ class _Mapper:
     def _practitioner_role(self, role: Any, holder: Entry, at: str, telecom: list[str]) -> Author:
         author = Author(telecommunications=telecom)
         if role.practitioner is not None:
-            practitioner = self._resolve(role.practitioner, holder, f"{at}.practitioner")
+            where = f"{at}.practitioner"
+            practitioner = self._resolve_as("Practitioner", role.practitioner, holder, where)
             if practitioner is not None:
                 author.person = xcn(practitioner)
                 author.telecommunications += [
                     t for t in (xtn(c) for c in practitioner.telecom or []) if t
                 ]
         if role.organization is not None:
-            organization = self._resolve(role.organization, holder, f"{at}.organization")
+            where = f"{at}.organization"
+            organization = self._resolve_as("Organization", role.organization, holder, where)
             if organization is not None:
                 author.institutions.append(xon(organization))
         author.roles = [r for r in (coded_string(c) for c in role.code or []) if r]
@@ -397,6 +399,15 @@ class _Mapper:
         if resource is None:
             message = f"reference {reference.reference!r} is neither contained nor in the Bundle"
             self.issues.append(FhirIssue(ErrorCode.UNRESOLVED_REFERENCE, message, at))
+        return resource
+
+    def _resolve_as(self, kind: str, reference: Any, holder: Entry, at: str) -> Any:
+        resource = self._resolve(reference, holder, at)
+        if resource is not None and resource.get_resource_type() != kind:
+            self._invalid(
+                f"the reference must be to a {kind}, not a {resource.get_resource_type()}", at
+            )
+            return None
         return resource
 
     def _patient_id(self, subject: Any, holder: Entry, at: str) -> str | None:

@@ -89,6 +89,47 @@ def test_an_empty_binary_rejects_the_bundle_and_registers_no_empty_document(clie
     assert stored_files(tmp_path / "data") == []
 
 
+@pytest.mark.parametrize(
+    ("practitioner", "organization", "place"),
+    [
+        ("#role", None, "practitioner"),
+        (None, "#role", "organization"),
+        ("#org", None, "practitioner"),
+        (None, "#person", "organization"),
+    ],
+    ids=[
+        "practitioner-is-itself",
+        "organization-is-itself",
+        "practitioner-is-an-org",
+        "org-is-a-person",
+    ],
+)
+def test_practitioner_role_naming_the_wrong_kind_of_resource_is_a_metadata_error(
+    client, tmp_path, practitioner, organization, place
+):
+    bundle = fixture_bundle("nhn")
+    index = document_index(bundle)
+    document = resource(bundle, index)
+    role: dict = {"resourceType": "PractitionerRole", "id": "role"}
+    if practitioner:
+        role["practitioner"] = {"reference": practitioner}
+    if organization:
+        role["organization"] = {"reference": organization}
+    document["contained"] = [
+        role,
+        {"resourceType": "Practitioner", "id": "person", "name": [{"family": "LEGE"}]},
+        {"resourceType": "Organization", "id": "org", "name": "TESTSYKEHUSET HF"},
+    ]
+    document["author"] = [{"reference": "#role"}]
+
+    response = post(client, bundle)
+
+    assert response.status_code == 400
+    path = f"Bundle.entry[{index}].resource.author[0].{place}"
+    assert ("XDSRegistryMetadataError", path) in issues(response)
+    assert stored_files(tmp_path / "data") == []
+
+
 def test_deeply_nested_json_is_a_structure_error(client):
     body = b'{"resourceType": "Bundle", "type": "transaction", "x": ' + b"[" * 100_000
     body += b"]" * 100_000 + b"}"
