@@ -138,6 +138,11 @@ def parse_bundle(body: bytes) -> Bundle:
         raise BundleRejected(
             _structure(e["msg"], fhir_path(e["loc"])) for e in error.errors()
         ) from None
+    except (TypeError, KeyError, AttributeError):
+        # The FHIR models fail this way, not with a ValidationError, on a resourceType that is
+        # no type's name or not a string, and on an object where a uri belongs.
+        message = "the Bundle is not FHIR R4 JSON: a resourceType or a uri has a wrong value"
+        raise BundleRejected([_structure(message, "Bundle")]) from None
     if issues := _mistyped_primitives(bundle, raw):
         raise BundleRejected(issues)
     return bundle

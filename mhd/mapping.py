@@ -225,7 +225,8 @@ class _Mapper:
 
         lines = [f"PID-3|{cx(i)}" for i in identifiers]
         for name in patient.name or []:
-            given = [escape(g) for g in name.given or []]
+            # A null in given is legal FHIR JSON when _given carries an extension for it.
+            given = [escape(g) for g in name.given or [] if g is not None]
             first, second = (given[0] if given else ""), " ".join(given[1:])
             lines.append(f"PID-5|{escape(name.family or '')}^{first}^{second}^^")
         if patient.birthDate:

@@ -130,6 +130,47 @@ def test_practitioner_role_naming_the_wrong_kind_of_resource_is_a_metadata_error
     assert stored_files(tmp_path / "data") == []
 
 
+@pytest.mark.parametrize(
+    ("place", "value"),
+    [
+        ("contained[0].resourceType", None),
+        ("contained[0].resourceType", "2026-01-01"),
+        ("content[0].attachment.url", {"resourceType": "Practitioner"}),
+    ],
+)
+def test_a_value_the_fhir_models_trip_over_is_a_structure_error(client, tmp_path, place, value):
+    # The models raise TypeError or KeyError here rather than a ValidationError.
+    bundle = fixture_bundle("nhn")
+    index = document_index(bundle)
+    *parents, last = place.replace("[0]", ".0").split(".")
+    holder = resource(bundle, index)
+    for name in parents:
+        holder = holder[int(name)] if name.isdigit() else holder[name]
+    holder[last] = value
+
+    response = post(client, bundle)
+
+    assert response.status_code == 400
+    assert issues(response) == [("XDSRegistryMetadataError", "Bundle")]
+    assert stored_files(tmp_path / "data") == []
+
+
+def test_a_null_given_name_of_the_patient_is_skipped(client):
+    # FHIR JSON allows null in a primitive array when _given carries that name's extension.
+    bundle = fixture_bundle("nhn")
+    patient = next(
+        entry["resource"]
+        for entry in bundle["entry"]
+        if entry["resource"]["resourceType"] == "Patient"
+    )
+    patient["name"][0]["given"] = [None, "KARI"]
+    patient["name"][0]["_given"] = [{"extension": [{"url": "urn:x", "valueString": "x"}]}, None]
+
+    response = post(client, bundle)
+
+    assert response.status_code == 200, response.json()
+
+
 def test_deeply_nested_json_is_a_structure_error(client):
     body = b'{"resourceType": "Bundle", "type": "transaction", "x": ' + b"[" * 100_000
     body += b"]" * 100_000 + b"}"
