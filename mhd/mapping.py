@@ -326,8 +326,9 @@ class _Mapper:
         for position, extension in enumerate(source.extension or []):
             if extension.url == AUTHOR_ORG and extension.valueReference is not None:
                 org_at = f"{at}.extension[{position}].valueReference"
-                organization = self._resolve(extension.valueReference, entry, org_at)
-                if organization is not None and organization.get_resource_type() == "Organization":
+                reference = extension.valueReference
+                organization = self._resolve_as("Organization", reference, entry, org_at)
+                if organization is not None:
                     author = author or Author()
                     author.institutions.append(xon(organization))
         if author is None or author == Author():

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from mhd_support import FHIR_JSON, fixture_bundle, issues, make_app, post, resource, stored_files
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "iti65-provide-bundle.json"
 
 
 @pytest.fixture
@@ -152,6 +155,21 @@ def test_a_value_the_fhir_models_trip_over_is_a_structure_error(client, tmp_path
 
     assert response.status_code == 400
     assert issues(response) == [("XDSRegistryMetadataError", "Bundle")]
+    assert stored_files(tmp_path / "data") == []
+
+
+def test_author_org_extension_naming_no_organization_is_a_metadata_error(client, tmp_path):
+    # It was dropped without a word, registering the SubmissionSet without its author institution.
+    bundle = json.loads(Path(EXAMPLE).read_text())
+    binary_url = bundle["entry"][2]["fullUrl"]
+    source = bundle["entry"][0]["resource"]["source"]
+    source["extension"][0]["valueReference"] = {"reference": binary_url}
+
+    response = post(client, bundle)
+
+    assert response.status_code == 400
+    path = "Bundle.entry[0].resource.source.extension[0].valueReference"
+    assert ("XDSRegistryMetadataError", path) in issues(response)
     assert stored_files(tmp_path / "data") == []
 
 
