@@ -140,7 +140,7 @@ class QueryParams:
         if dtm_key(value) is None:
             raise _error(ErrorCode.REGISTRY_ERROR, name, f"value {value!r} is not a DTM")
         if problem := dtm_problem(value.strip().partition(".")[0]):
-            raise _error(ErrorCode.REGISTRY_ERROR, name, f"value {problem}")
+            raise _error(ErrorCode.REGISTRY_ERROR, name, f"value {value!r} is not a DTM: {problem}")
         return value
 
     def _clauses(self, name: str, required: bool) -> list[list[str]] | None:
