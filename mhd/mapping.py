@@ -405,10 +405,8 @@ class _Mapper:
 
     def _resolve_as(self, kind: str, reference: Any, holder: Entry, at: str) -> Any:
         resource = self._resolve(reference, holder, at)
-        if resource is not None and resource.get_resource_type() != kind:
-            self._invalid(
-                f"the reference must be to a {kind}, not a {resource.get_resource_type()}", at
-            )
+        if resource is not None and (found := resource.get_resource_type()) != kind:
+            self._invalid(f"the reference must name a resource of type {kind}, not {found}", at)
             return None
         return resource
 
