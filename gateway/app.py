@@ -10,6 +10,7 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
 from gateway.config import TEST_HOME_COMMUNITY_ID, TEST_REPOSITORY_UNIQUE_ID, Settings
 from gateway.limits import BodySizeLimit
@@ -24,6 +25,7 @@ from gateway.service_description import router as schemas_router
 from gateway.xca import router as xca_router
 from mhd.codemap import load_code_maps
 from mhd.responder import router as mhd_responder_router
+from mhd.routes import http_error as fhir_http_error
 from mhd.routes import router as mhd_router
 from registry.sql import SqlRegistryStore
 from repository.factory import open_document_store
@@ -87,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.periodic_repair = periodic_repair
     app.include_router(mhd_router)
     app.include_router(mhd_responder_router)
+    app.add_exception_handler(HTTPException, fhir_http_error)
     app.include_router(xca_router)
     app.include_router(registry_router)
     app.include_router(repository_router)

@@ -156,6 +156,12 @@ def read_envelope(root: etree._Element, *, action: str | None = None) -> SoapReq
     body = root.find(qname(SOAP12, "Body"))
     if body is None:
         raise SoapFault(FaultCode.SENDER, "the Envelope has no Body")
+    # SOAP 1.2 Part 1 5.1: an optional Header, then the Body, nothing else. A second Body would
+    # otherwise go unread while a logging intermediary might read it.
+    children = [child.tag for child in root if isinstance(child.tag, str)]
+    if children not in ([body.tag], [qname(SOAP12, "Header"), body.tag]):
+        names = ", ".join(etree.QName(tag).localname for tag in children)
+        raise SoapFault(FaultCode.SENDER, f"the Envelope holds {names}; only Header, Body may be")
     content = next((child for child in body if isinstance(child.tag, str)), None)
     if content is None:
         raise SoapFault(FaultCode.SENDER, "the Body is empty")
@@ -175,6 +181,12 @@ def read_envelope(root: etree._Element, *, action: str | None = None) -> SoapReq
 
 
 def _check_must_understand(blocks: list[etree._Element]) -> None:
+    for block in blocks:
+        value = block.get(qname(SOAP12, "mustUnderstand"))
+        if value is not None and value.strip() not in ("1", "true", "0", "false"):
+            name = etree.QName(block).localname
+            message = f"mustUnderstand of header {name} is {value!r}, not an xs:boolean"
+            raise SoapFault(FaultCode.SENDER, message)
     not_understood = [
         block.tag
         for block in blocks

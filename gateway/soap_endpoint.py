@@ -292,6 +292,10 @@ def expect_body(request: SoapRequest, tag: str) -> etree._Element:
     if request.body.tag != tag:
         found = etree.QName(request.body).localname
         expected = etree.QName(tag).localname
+        if found == expected:
+            # The right name in the wrong (or no) namespace: say which, or the fault reads
+            # "needs a AdhocQueryRequest body, not AdhocQueryRequest".
+            found, expected = request.body.tag, tag
         raise SoapFault(
             FaultCode.SENDER, f"the action {request.action} needs a {expected} body, not {found}"
         )

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass, field
+from datetime import date, time
+from decimal import Decimal
 from typing import Any
 
 from fhir.resources.R4B.bundle import Bundle
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from mhd.outcome import BundleRejected, FhirIssue
 from registry.errors import ErrorCode
@@ -143,15 +146,23 @@ def parse_bundle(body: bytes) -> Bundle:
         raise BundleRejected([_structure(message, "Bundle.type")])
 
     try:
-        return Bundle.model_validate(raw)
+        bundle = Bundle.model_validate(raw)
     except ValidationError as error:
         raise BundleRejected(
             _structure(e["msg"], fhir_path(e["loc"])) for e in error.errors()
         ) from None
+    except (TypeError, KeyError, AttributeError):
+        # The FHIR models fail this way, not with a ValidationError, on a resourceType that is
+        # no type's name or not a string, and on an object where a uri belongs.
+        message = "the Bundle is not FHIR R4 JSON: a resourceType or a uri has a wrong value"
+        raise BundleRejected([_structure(message, "Bundle")]) from None
+    if issues := _mistyped_primitives(bundle, raw):
+        raise BundleRejected(issues)
+    return bundle
 
 
 def _unrepresentable_values(raw: Any) -> list[FhirIssue]:
-    """Find strings with characters FHIR and XML forbid, and nesting beyond MAX_DEPTH."""
+    """Find empty strings, characters FHIR and XML forbid, and nesting beyond MAX_DEPTH."""
     issues: list[FhirIssue] = []
     pending: list[tuple[str, int, Any]] = [("Bundle", 0, raw)]
     while pending and len(issues) < MAX_CHARACTER_ISSUES:
@@ -167,7 +178,59 @@ def _unrepresentable_values(raw: Any) -> list[FhirIssue]:
             pending.extend((f"{path}[{i}]", depth + 1, item) for i, item in enumerate(value))
         elif isinstance(value, str) and (found := _ILLEGAL_CHARACTER.search(value)):
             issues.append(_illegal_character(found.group(), path))
+        elif value == "":
+            # FHIR JSON leaves an element out rather than send it empty; an empty Binary.data
+            # would otherwise register a document of no bytes.
+            issues.append(_structure("an empty string is not a FHIR value; leave it out", path))
     return issues
+
+
+def _mistyped_primitives(bundle: Bundle, raw: dict[str, Any]) -> list[FhirIssue]:
+    """Find primitives sent as the wrong JSON type, which the FHIR models quietly convert.
+
+    FHIR JSON carries dates, times, codes and base64 as strings and only numbers and booleans
+    bare; the models would read `"creation": 2026` as 1970-01-01T00:33:46Z and `"size": "12"` or
+    `true` as a number.
+    """
+    issues: list[FhirIssue] = []
+    pending: list[tuple[str, Any, Any]] = [("Bundle", bundle, raw)]
+    while pending and len(issues) < MAX_CHARACTER_ISSUES:
+        path, value, sent = pending.pop()
+        if isinstance(value, BaseModel) and isinstance(sent, dict):
+            names = _field_names(type(value))
+            for key, item in sent.items():
+                if (name := names.get(key)) is not None:
+                    pending.append((f"{path}.{key}", getattr(value, name), item))
+        elif isinstance(value, list) and isinstance(sent, list):
+            pairs = enumerate(zip(value, sent, strict=False))
+            pending.extend((f"{path}[{i}]", item, sent_item) for i, (item, sent_item) in pairs)
+        elif (expected := _json_type(value)) and not _is_json_type(sent, expected):
+            message = f"a FHIR {expected} is expected here, not the JSON {json.dumps(sent)[:40]}"
+            issues.append(_structure(message, path))
+    return issues
+
+
+@functools.cache
+def _field_names(model: type[BaseModel]) -> dict[str, str]:
+    return {field.alias or name: name for name, field in model.model_fields.items()}
+
+
+def _json_type(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float | Decimal):
+        return "number"
+    if isinstance(value, str | bytes | date | time):
+        return "string"
+    return None
+
+
+def _is_json_type(sent: Any, expected: str) -> bool:
+    if expected == "boolean":
+        return isinstance(sent, bool)
+    if expected == "number":
+        return isinstance(sent, int | float) and not isinstance(sent, bool)
+    return isinstance(sent, str)
 
 
 def _illegal_character(character: str, path: str) -> FhirIssue:

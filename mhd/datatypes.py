@@ -100,7 +100,7 @@ def xcn(resource: Any) -> str | None:
     identifier = oid_identifier(getattr(resource, "identifier", None))
     name = (resource.name or [None])[0] if getattr(resource, "name", None) else None
     family = escape(name.family or "") if name else ""
-    given = [escape(g) for g in (name.given or [])] if name else []
+    given = [escape(g) for g in (name.given or []) if g is not None] if name else []
     first, second = (given[0] if given else ""), " ".join(given[1:])
     if identifier is None:
         person = f"^{family}^{first}^{second}".rstrip("^")

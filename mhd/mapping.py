@@ -404,7 +404,8 @@ class _Mapper:
 
         lines = [f"PID-3|{cx(i)}" for i in identifiers]
         for name in patient.name or []:
-            given = [escape(g) for g in name.given or []]
+            # A null in given is legal FHIR JSON when _given carries an extension for it.
+            given = [escape(g) for g in name.given or [] if g is not None]
             first, second = (given[0] if given else ""), " ".join(given[1:])
             lines.append(f"PID-5|{escape(name.family or '')}^{first}^{second}^^")
         if patient.birthDate:
@@ -525,8 +526,9 @@ class _Mapper:
         for position, extension in enumerate(source.extension or []):
             if extension.url == AUTHOR_ORG and extension.valueReference is not None:
                 org_at = f"{at}.extension[{position}].valueReference"
-                organization = self._resolve(extension.valueReference, entry, org_at)
-                if organization is not None and organization.get_resource_type() == "Organization":
+                reference = extension.valueReference
+                organization = self._resolve_as("Organization", reference, entry, org_at)
+                if organization is not None:
                     author = author or Author()
                     author.institutions.append(xon(organization))
         if author is None or author == Author():
@@ -578,14 +580,16 @@ class _Mapper:
     def _practitioner_role(self, role: Any, holder: Entry, at: str, telecom: list[str]) -> Author:
         author = Author(telecommunications=telecom)
         if role.practitioner is not None:
-            practitioner = self._resolve(role.practitioner, holder, f"{at}.practitioner")
+            where = f"{at}.practitioner"
+            practitioner = self._resolve_as("Practitioner", role.practitioner, holder, where)
             if practitioner is not None:
                 author.person = xcn(practitioner)
                 author.telecommunications += [
                     t for t in (xtn(c) for c in practitioner.telecom or []) if t
                 ]
         if role.organization is not None:
-            organization = self._resolve(role.organization, holder, f"{at}.organization")
+            where = f"{at}.organization"
+            organization = self._resolve_as("Organization", role.organization, holder, where)
             if organization is not None:
                 author.institutions.append(xon(organization))
         author.roles = [r for r in (coded_string(c) for c in role.code or []) if r]
@@ -597,6 +601,13 @@ class _Mapper:
         if resource is None:
             message = f"reference {reference.reference!r} is neither contained nor in the Bundle"
             self.issues.append(FhirIssue(ErrorCode.UNRESOLVED_REFERENCE, message, at))
+        return resource
+
+    def _resolve_as(self, kind: str, reference: Any, holder: Entry, at: str) -> Any:
+        resource = self._resolve(reference, holder, at)
+        if resource is not None and (found := resource.get_resource_type()) != kind:
+            self._invalid(f"the reference must name a resource of type {kind}, not {found}", at)
+            return None
         return resource
 
     def _patient_id(self, subject: Any, holder: Entry, at: str) -> str | None:

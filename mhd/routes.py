@@ -14,8 +14,10 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 
 from gateway.failures import failure_fields
 from mhd.codemap import translation_outcomes
@@ -33,6 +35,26 @@ T = TypeVar("T")
 
 log = logging.getLogger("xcads.mhd")
 router = APIRouter()
+
+
+# FHIR's issue types for the HTTP errors the framework answers before any route runs.
+_HTTP_ISSUE_TYPES = {404: "not-found", 405: "not-supported"}
+
+
+async def http_error(request: Request, error: HTTPException) -> Response:
+    """Answer an HTTP error under /fhir with an OperationOutcome, as a FHIR client expects."""
+    if request.url.path != "/fhir" and not request.url.path.startswith("/fhir/"):
+        return await http_exception_handler(request, error)
+    issue = {
+        "severity": "error",
+        "code": _HTTP_ISSUE_TYPES.get(error.status_code, "processing"),
+        "diagnostics": f"{request.method} {request.url.path}: {error.detail}; GET /fhir/metadata "
+        "says what this server answers",
+    }
+    outcome = {"resourceType": "OperationOutcome", "issue": [issue]}
+    response = _fhir(outcome, error.status_code, FhirFormat.JSON)
+    response.headers.update(error.headers or {})
+    return response
 
 
 @router.post("/fhir")

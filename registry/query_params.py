@@ -14,6 +14,7 @@ import re
 from registry.dtm import dtm_key
 from registry.errors import ErrorCode, Issue, XdsError
 from registry.metadata import Code
+from registry.validation.formats import dtm_problem
 
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 
@@ -134,8 +135,12 @@ class QueryParams:
     def dtm(self, name: str) -> str | None:
         """Return a time parameter, checked to be a DTM."""
         value = self.single(name)
-        if value is not None and dtm_key(value) is None:
+        if value is None:
+            return None
+        if dtm_key(value) is None:
             raise _error(ErrorCode.REGISTRY_ERROR, name, f"value {value!r} is not a DTM")
+        if problem := dtm_problem(value.strip().partition(".")[0]):
+            raise _error(ErrorCode.REGISTRY_ERROR, name, f"value {value!r} is not a DTM: {problem}")
         return value
 
     def _clauses(self, name: str, required: bool) -> list[list[str]] | None:

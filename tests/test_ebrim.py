@@ -387,6 +387,15 @@ def test_serialization_is_deterministic():
     )
 
 
+def test_classification_ids_are_distinct_within_an_object():
+    entry = full_document_entry()
+    entry.event_code_list = [Code(str(n), "1.2.3") for n in range(50)]
+
+    ids = document_entry_to_rim(entry).xpath("rim:Classification/@id", namespaces=NS)
+
+    assert len(ids) == len(set(ids)) > 50
+
+
 def test_submission_set_is_classified_by_its_node():
     element = submission_set_to_rim(full_submission_set())
 

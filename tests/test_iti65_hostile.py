@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from mhd_support import fixture_bundle, issues, make_app, post, resource, stored_files
+from mhd_support import FHIR_JSON, fixture_bundle, issues, make_app, post, resource, stored_files
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "iti65-provide-bundle.json"
 
 
 @pytest.fixture
@@ -42,6 +45,148 @@ def test_tab_carriage_return_and_line_feed_are_allowed(client):
     resource(bundle, document_index(bundle))["description"] = "line one\r\n\tline two"
 
     assert post(client, bundle).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("place", "value"),
+    [
+        ("content[0].attachment.creation", 2026),
+        ("context.period.start", 0),
+        ("date", 1773149117),
+        ("content[0].attachment.size", "46"),
+        ("content[0].attachment.size", True),
+    ],
+)
+def test_a_primitive_sent_as_another_json_type_rejects_the_bundle(client, tmp_path, place, value):
+    # The FHIR models would read the number 2026 as 1970-01-01T00:33:46Z and "46" or true as sizes.
+    bundle = fixture_bundle("nhn")
+    index = document_index(bundle)
+    *parents, last = place.replace("[0]", ".0").split(".")
+    holder = resource(bundle, index)
+    for name in parents:
+        holder = holder[int(name)] if name.isdigit() else holder[name]
+    holder[last] = value
+
+    response = post(client, bundle)
+
+    assert response.status_code == 400
+    assert ("XDSRegistryMetadataError", f"Bundle.entry[{index}].resource.{place}") in issues(
+        response
+    )
+    assert stored_files(tmp_path / "data") == []
+
+
+def test_an_empty_binary_rejects_the_bundle_and_registers_no_empty_document(client, tmp_path):
+    bundle = fixture_bundle("nhn")
+    binary = next(
+        index
+        for index, entry in enumerate(bundle["entry"])
+        if entry["resource"]["resourceType"] == "Binary"
+    )
+    resource(bundle, binary)["data"] = ""
+
+    response = post(client, bundle)
+
+    assert response.status_code == 400
+    assert ("XDSRegistryMetadataError", f"Bundle.entry[{binary}].resource.data") in issues(response)
+    assert stored_files(tmp_path / "data") == []
+
+
+@pytest.mark.parametrize(
+    ("practitioner", "organization", "place"),
+    [
+        ("#role", None, "practitioner"),
+        (None, "#role", "organization"),
+        ("#org", None, "practitioner"),
+        (None, "#person", "organization"),
+    ],
+    ids=[
+        "practitioner-is-itself",
+        "organization-is-itself",
+        "practitioner-is-an-org",
+        "org-is-a-person",
+    ],
+)
+def test_practitioner_role_naming_the_wrong_kind_of_resource_is_a_metadata_error(
+    client, tmp_path, practitioner, organization, place
+):
+    bundle = fixture_bundle("nhn")
+    index = document_index(bundle)
+    document = resource(bundle, index)
+    role: dict = {"resourceType": "PractitionerRole", "id": "role"}
+    if practitioner:
+        role["practitioner"] = {"reference": practitioner}
+    if organization:
+        role["organization"] = {"reference": organization}
+    document["contained"] = [
+        role,
+        {"resourceType": "Practitioner", "id": "person", "name": [{"family": "LEGE"}]},
+        {"resourceType": "Organization", "id": "org", "name": "TESTSYKEHUSET HF"},
+    ]
+    document["author"] = [{"reference": "#role"}]
+
+    response = post(client, bundle)
+
+    assert response.status_code == 400
+    path = f"Bundle.entry[{index}].resource.author[0].{place}"
+    assert ("XDSRegistryMetadataError", path) in issues(response)
+    assert stored_files(tmp_path / "data") == []
+
+
+@pytest.mark.parametrize(
+    ("place", "value"),
+    [
+        ("contained[0].resourceType", None),
+        ("contained[0].resourceType", "2026-01-01"),
+        ("content[0].attachment.url", {"resourceType": "Practitioner"}),
+    ],
+)
+def test_a_value_the_fhir_models_trip_over_is_a_structure_error(client, tmp_path, place, value):
+    # The models raise TypeError or KeyError here rather than a ValidationError.
+    bundle = fixture_bundle("nhn")
+    index = document_index(bundle)
+    *parents, last = place.replace("[0]", ".0").split(".")
+    holder = resource(bundle, index)
+    for name in parents:
+        holder = holder[int(name)] if name.isdigit() else holder[name]
+    holder[last] = value
+
+    response = post(client, bundle)
+
+    assert response.status_code == 400
+    assert issues(response) == [("XDSRegistryMetadataError", "Bundle")]
+    assert stored_files(tmp_path / "data") == []
+
+
+def test_author_org_extension_naming_no_organization_is_a_metadata_error(client, tmp_path):
+    # It was dropped without a word, registering the SubmissionSet without its author institution.
+    bundle = json.loads(Path(EXAMPLE).read_text())
+    binary_url = bundle["entry"][2]["fullUrl"]
+    source = bundle["entry"][0]["resource"]["source"]
+    source["extension"][0]["valueReference"] = {"reference": binary_url}
+
+    response = post(client, bundle)
+
+    assert response.status_code == 400
+    path = "Bundle.entry[0].resource.source.extension[0].valueReference"
+    assert ("XDSRegistryMetadataError", path) in issues(response)
+    assert stored_files(tmp_path / "data") == []
+
+
+def test_a_null_given_name_of_the_patient_is_skipped(client):
+    # FHIR JSON allows null in a primitive array when _given carries that name's extension.
+    bundle = fixture_bundle("nhn")
+    patient = next(
+        entry["resource"]
+        for entry in bundle["entry"]
+        if entry["resource"]["resourceType"] == "Patient"
+    )
+    patient["name"][0]["given"] = [None, "KARI"]
+    patient["name"][0]["_given"] = [{"extension": [{"url": "urn:x", "valueString": "x"}]}, None]
+
+    response = post(client, bundle)
+
+    assert response.status_code == 200, response.json()
 
 
 def test_deeply_nested_json_is_a_structure_error(client):
@@ -102,3 +247,34 @@ def test_malformed_fhir_xml_is_a_400_operation_outcome(client, tmp_path, body):
     assert response.status_code == 400, response.text
     assert issues(response)[0][0] == "XDSRegistryMetadataError"
     assert stored_files(tmp_path / "data") == []
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "issue_type"),
+    [
+        ("POST", "/fhir/Binary", 404, "not-found"),
+        ("DELETE", "/fhir/DocumentReference", 405, "not-supported"),
+        ("POST", "/fhir/Bundle", 404, "not-found"),
+        ("GET", "/fhir", 405, "not-supported"),
+        ("PUT", "/fhir/Bundle/$validate", 405, "not-supported"),
+    ],
+)
+def test_a_fhir_path_or_method_not_served_answers_an_operation_outcome(
+    client, method, path, status, issue_type
+):
+    response = client.request(method, path, content=b"{}", headers={"Content-Type": FHIR_JSON})
+
+    assert response.status_code == status
+    assert response.headers["content-type"].startswith(FHIR_JSON)
+    outcome = response.json()
+    assert outcome["resourceType"] == "OperationOutcome"
+    assert outcome["issue"][0]["code"] == issue_type
+    if status == 405:
+        assert response.headers["allow"] in ("GET", "POST")
+
+
+def test_a_path_outside_fhir_keeps_the_plain_not_found(client):
+    response = client.post("/nothing/here", content=b"{}")
+
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Not Found"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import hashlib
 import logging
@@ -117,6 +118,42 @@ def test_provide_and_register_with_inline_base64_documents(app, client):
     entry = entry_for(CONTENT)
 
     reply = provide(client, submission(entry), [(entry.entry_uuid, CONTENT)], inline=True)
+
+    assert reply.status == SUCCESS
+    assert stored_bytes(app, entry.unique_id) == CONTENT
+
+
+def inline_with_text(the_submission, document_id: str, text: str) -> bytes:
+    """An ITI-41 with one inline Document whose element text is `text`."""
+    message, _ = provide_envelope(
+        submit_objects_request(the_submission), [(document_id, b"")], inline=True
+    )
+    opening = f'<xds:Document id="{document_id}">'.encode()
+    return message.replace(
+        opening + b"</xds:Document>", opening + text.encode() + b"</xds:Document>"
+    )
+
+
+def test_inline_content_outside_the_base64_alphabet_is_a_repository_error(app, client):
+    # Stated as the empty document: b64decode alone dropped "!!!@@@" and registered no bytes.
+    entry = entry_for(b"")
+
+    reply = read_reply(
+        post(client, inline_with_text(submission(entry), entry.entry_uuid, "!!!@@@"))
+    )
+
+    assert reply.status == FAILURE
+    assert [code for code, _ in reply.errors] == ["XDSRepositoryError"]
+    assert app.state.registry.document_entries_by_unique_id([entry.unique_id]) == []
+    assert stored_bytes(app, entry.unique_id) is None
+
+
+def test_inline_base64_broken_over_lines_is_read(app, client):
+    entry = entry_for(CONTENT)
+    encoded = base64.b64encode(CONTENT).decode()
+    text = "\n".join(encoded[i : i + 8] for i in range(0, len(encoded), 8))
+
+    reply = read_reply(post(client, inline_with_text(submission(entry), entry.entry_uuid, text)))
 
     assert reply.status == SUCCESS
     assert stored_bytes(app, entry.unique_id) == CONTENT

@@ -115,6 +115,28 @@ def test_empty_body_is_a_sender_fault():
     assert raises_fault(envelope(body="  ")).code == FaultCode.SENDER
 
 
+@pytest.mark.parametrize(
+    "data",
+    [
+        envelope().replace(
+            b"</env:Envelope>", b"<env:Body><x:Other xmlns:x='urn:x'/></env:Body></env:Envelope>"
+        ),
+        envelope().replace(b"</env:Envelope>", b"<x:After xmlns:x='urn:x'/></env:Envelope>"),
+        envelope().replace(b"<env:Header>", b"<x:Before xmlns:x='urn:x'/><env:Header>"),
+    ],
+    ids=["second-body", "element-after-body", "element-before-header"],
+)
+def test_envelope_holding_more_than_header_and_body_is_a_sender_fault(data):
+    assert raises_fault(data).code == FaultCode.SENDER
+
+
+@pytest.mark.parametrize("value", ["maybe", "yes", ""])
+def test_must_understand_that_is_not_a_boolean_is_a_sender_fault(value):
+    data = envelope(f"<v:Context xmlns:v='urn:vendor' env:mustUnderstand='{value}'/>")
+
+    assert raises_fault(data).code == FaultCode.SENDER
+
+
 @pytest.mark.parametrize("value", ["1", "true"])
 def test_unknown_header_that_must_be_understood_is_a_must_understand_fault(value):
     data = envelope(f"<v:Context xmlns:v='urn:vendor' env:mustUnderstand='{value}'/>")

@@ -279,6 +279,20 @@ def test_schema_invalid_body_is_a_sender_fault_naming_the_problem(client, endpoi
     assert missing in reason
 
 
+def test_body_in_the_wrong_namespace_is_a_sender_fault_naming_both_namespaces(client):
+    body = "<AdhocQueryRequest><ResponseOption returnType='LeafClass'/></AdhocQueryRequest>"
+
+    reply = client.post(
+        ENDPOINTS["registry"][0],
+        content=envelope("urn:ihe:iti:2007:RegistryStoredQuery", body),
+        headers={"Content-Type": SOAP},
+    )
+
+    assert reply.status_code == 400
+    assert fault_codes(reply) == [f"{{{ENV}}}Sender"]
+    assert f"{{{QUERY}}}AdhocQueryRequest body, not AdhocQueryRequest" in fault_reason(reply)
+
+
 def test_schema_fault_does_not_echo_values(client, caplog):
     body = (
         f"<query:AdhocQueryRequest xmlns:query='{QUERY}' xmlns:rim='{RIM}'>"

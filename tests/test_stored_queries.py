@@ -316,7 +316,10 @@ def test_find_documents_compares_times_of_any_precision(registry_store, paramete
     assert find(registry_store, **{time_from: [["'20050101'"]]}) == ["2005-01-01T00:00"]
 
 
-@pytest.mark.parametrize("value", ["2004122", "2004-12-24", "20041224+0100", "'noon'"])
+@pytest.mark.parametrize(
+    "value",
+    ["2004122", "2004-12-24", "20041224+0100", "'noon'", "200413", "20040230", "2004122425"],
+)
 def test_find_documents_rejects_a_time_that_is_not_dtm(registry_store, value):
     assert error_of(find, registry_store, XDSDocumentEntryCreationTimeFrom=[[value]]) == (
         ErrorCode.REGISTRY_ERROR,
