@@ -44,7 +44,7 @@ ENDPOINTS = (
     ("ITI-68 Retrieve Document", "/mhd/documents/{uniqueId}"),
     ("FHIR CapabilityStatement", "/fhir/metadata"),
     ("ITI-38/ITI-39 XCA Responding Gateway", "/XCA/services/RespondingGatewayService"),
-    ("ITI-18/ITI-42 Document Registry", "/Registry/services/RegistryService"),
+    ("ITI-18/ITI-42/ITI-57/ITI-62 Document Registry", "/Registry/services/RegistryService"),
     ("ITI-41/ITI-43/ITI-86 Document Repository", "/Repository/services/RepositoryService"),
     ("health", "/health"),
     ("readiness", "/ready"),
