@@ -329,6 +329,7 @@ def run_backend(name: str, args: argparse.Namespace) -> list[Row]:
     with tempfile.TemporaryDirectory(prefix="xcads-bench-") as folder, ExitStack() as stack:
         environment, registry_url = stack.enter_context(BACKENDS[name](Path(folder)))
         max_request_bytes = args.document_mb * MB + 64 * MB
+        environment = {**environment, "XCADS_WORKERS": str(args.workers)}
         server = Server(
             Path(folder) / "data", max_request_bytes=max_request_bytes, environment=environment
         )
@@ -383,6 +384,7 @@ def main() -> int:
     )
     parser.add_argument("--seconds", type=float, default=10, help="of load per measurement")
     parser.add_argument("--connections", type=int, default=8, help="wrk's open connections")
+    parser.add_argument("--workers", type=int, default=1, help="xcads serve --workers")
     parser.add_argument("--patients", type=int, default=200, help="query patients, 10 entries")
     parser.add_argument("--document-mb", type=int, default=200, help="the ITI-39 document's size")
     parser.add_argument(

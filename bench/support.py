@@ -110,18 +110,29 @@ class Server:
         raise SystemExit(f"xcads serve did not start:\n{tail}")
 
     def memory(self) -> tuple[int, int]:
-        """(VmRSS, VmHWM) of the server process, in bytes."""
-        status = Path(f"/proc/{self.process.pid}/status").read_text()
-        values = dict(re.findall(r"^(VmRSS|VmHWM):\s+(\d+) kB", status, re.MULTILINE))
-        return int(values["VmRSS"]) * 1024, int(values["VmHWM"]) * 1024
+        """(VmRSS, VmHWM) of the server, its worker processes summed, in bytes."""
+        rss = peak = 0
+        for pid in self._pids():
+            status = Path(f"/proc/{pid}/status").read_text()
+            values = dict(re.findall(r"^(VmRSS|VmHWM):\s+(\d+) kB", status, re.MULTILINE))
+            rss += int(values["VmRSS"]) * 1024
+            peak += int(values["VmHWM"]) * 1024
+        return rss, peak
 
     def reset_peak(self) -> bool:
         """Start VmHWM afresh from VmRSS (Linux clear_refs); False where that is not allowed."""
         try:
-            Path(f"/proc/{self.process.pid}/clear_refs").write_text("5")
+            for pid in self._pids():
+                Path(f"/proc/{pid}/clear_refs").write_text("5")
         except OSError:
             return False
         return True
+
+    def _pids(self) -> list[int]:
+        # `xcads serve --workers N` answers from child processes of the one started here.
+        pid = self.process.pid
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        return [pid, *map(int, children)]
 
     def stop(self) -> None:
         """Stop the process."""

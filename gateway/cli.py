@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import shutil
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 
 import uvicorn
+from fastapi import FastAPI
+from uvicorn.supervisors import Multiprocess
 
 from conformance.cli import add_commands as add_conformance_commands
 from conformance.client.commands import add_client_commands
@@ -20,6 +25,11 @@ from registry.sql import SqlRegistryStore
 from repository.repair import repair as repair_store
 
 log = logging.getLogger("xcads.gateway")
+
+# What `xcads serve --workers N` tells its worker processes, which build their app from the
+# environment: where the shared socket listens, and the log level of the command line.
+WORKER_ANNOUNCE = "XCADS_WORKER_ANNOUNCE"
+WORKER_LOG_LEVEL = "XCADS_WORKER_LOG_LEVEL"
 
 
 class AnnouncingServer(uvicorn.Server):
@@ -39,7 +49,9 @@ class AnnouncingServer(uvicorn.Server):
 
 def serve(args: argparse.Namespace) -> int:
     """Run the service until interrupted."""
-    overrides = {"data_dir": Path(args.data_dir)} if args.data_dir else {}
+    overrides = {"data_dir": Path(args.data_dir).resolve()} if args.data_dir else {}
+    if args.workers is not None:
+        overrides["workers"] = args.workers
     settings = Settings(**overrides)
     try:
         app = create_app(settings)
@@ -56,8 +68,50 @@ def serve(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=settings.shutdown_grace_seconds,
         timeout_keep_alive=settings.keep_alive_seconds,
     )
-    AnnouncingServer(config).run()
+    if settings.workers == 1:
+        AnnouncingServer(config).run()
+        return 0
+    # The app made above has checked the configuration and migrated the registry once, before
+    # any worker opens it; each worker builds its own from the same settings.
+    app.state.registry.close()
+    return _serve_workers(args, settings, config)
+
+
+def _serve_workers(args: argparse.Namespace, settings: Settings, config: uvicorn.Config) -> int:
+    socket = config.bind_socket()
+    host, port = socket.getsockname()[:2]
+    metrics_dir = Path(tempfile.mkdtemp(prefix="metrics-", dir=_spool(settings)))
+    os.environ.update(
+        {
+            "XCADS_DATA_DIR": str(settings.data_dir.resolve()),
+            "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+            WORKER_ANNOUNCE: f"http://{host}:{port}",
+            WORKER_LOG_LEVEL: args.log_level,
+        }
+    )
+    config.app = "gateway.cli:worker_app"
+    config.factory = True
+    config.workers = settings.workers
+    try:
+        Multiprocess(config, sockets=[socket]).run()
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
+
+
+def worker_app() -> FastAPI:
+    """Build the app of one worker process of `xcads serve --workers N`."""
+    settings = Settings()
+    configure_logging(os.environ.get(WORKER_LOG_LEVEL, "info"), settings.log_format)
+    app = create_app(settings)
+    for name, path in ENDPOINTS:
+        log.info("endpoint.ready name=%r url=%s%s", name, os.environ[WORKER_ANNOUNCE], path)
+    return app
+
+
+def _spool(settings: Settings) -> Path:
+    settings.spool_dir.mkdir(parents=True, exist_ok=True)
+    return settings.spool_dir
 
 
 def migrate(args: argparse.Namespace) -> int:
@@ -105,6 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve_parser.add_argument("--host", default="127.0.0.1")
     serve_parser.add_argument("--port", type=int, default=8080)
     serve_parser.add_argument("--data-dir", help="folder for the embedded default (SQLite + files)")
+    serve_parser.add_argument(
+        "--workers", type=int, help="worker processes (default XCADS_WORKERS, 1)"
+    )
     serve_parser.set_defaults(run=serve)
 
     migrate_parser = commands.add_parser("migrate", help="apply registry schema migrations")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # The OIDs of NHN's public test instance, as they appear in the published sample traffic; any
@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     # keep_alive_seconds; a request whose body stalls body_read_timeout_seconds between two
     # chunks gets 408; /ready waits ready_timeout_seconds for the database and document store.
     log_format: Literal["text", "json"] = "text"
+    # Worker processes of `xcads serve` sharing its socket: one process runs Python on one core,
+    # so a machine with more cores answers more requests with more workers.
+    workers: int = Field(default=1, ge=1, le=64)
     shutdown_grace_seconds: float = 30.0
     keep_alive_seconds: float = 5.0
     body_read_timeout_seconds: float = 60.0

@@ -1,11 +1,13 @@
 """Prometheus metrics at `GET /metrics`: requests, errors and latency per IHE transaction,
 documents stored, and bytes received and sent.
 
-Each replica is one process, so the client library's default registry holds everything.
+One worker process holds everything in the client library's default registry; with several
+workers (`xcads serve --workers`) each writes to files that `/metrics` sums.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterable, Iterator
 from contextvars import ContextVar
@@ -14,7 +16,14 @@ from dataclasses import dataclass
 from fastapi import APIRouter
 from fastapi.responses import Response
 from lxml import etree
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 
 from repository.store import DocumentStore, StagedDocument, StoredBytes
 
@@ -200,5 +209,11 @@ router = APIRouter()
 
 @router.get("/metrics", include_in_schema=False)
 def metrics() -> Response:
-    """Every metric in the Prometheus text format."""
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    """Every metric in the Prometheus text format, summed over the workers of `xcads serve`."""
+    if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    # Several worker processes: each writes its series to files in that folder, and whichever
+    # worker answers sums them all (prometheus_client's multiprocess mode).
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
