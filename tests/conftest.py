@@ -11,10 +11,14 @@ from collections.abc import Iterator
 from uuid import uuid4
 
 import pytest
+from fastapi.testclient import TestClient
 from s3_server import BUCKET, SeaweedFS
+from servers import HOME, REPOSITORY
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from gateway.app import create_app
+from gateway.config import Settings
 from registry.sql import SqlRegistryStore, normalize_url
 from registry.tables import ALL_TABLES
 from repository.filesystem import FilesystemDocumentStore
@@ -119,3 +123,21 @@ def document_store(request: pytest.FixtureRequest, tmp_path) -> DocumentStore:
 
 
 # --- End of document stores --------------------------------------------------------------------
+
+
+@pytest.fixture
+def app(tmp_path):
+    """The xcads app on the embedded default under tmp_path; modules override it as they need."""
+    settings = Settings(
+        data_dir=tmp_path / "data", home_community_id=HOME, repository_unique_id=REPOSITORY
+    )
+    app = create_app(settings)
+    yield app
+    app.state.registry.close()
+
+
+@pytest.fixture
+def client(app) -> Iterator[TestClient]:
+    """A TestClient of the module's `app` that answers 500s instead of raising."""
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield client

@@ -143,12 +143,6 @@ def app(settings):
     app.state.registry.close()
 
 
-@pytest.fixture
-def client(app) -> Iterator[TestClient]:
-    with TestClient(app, raise_server_exceptions=False) as client:
-        yield client
-
-
 def reply_to(address: str, *, fault_to: str | None = None, parameters: str = "") -> str:
     """wsa:ReplyTo (and wsa:FaultTo) header blocks, with a wsa:MessageID."""
     reference = f"<wsa:ReferenceParameters>{parameters}</wsa:ReferenceParameters>"

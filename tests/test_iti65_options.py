@@ -50,12 +50,6 @@ def app(data_dir) -> FastAPI:
     return create_app(Settings(data_dir=data_dir))
 
 
-@pytest.fixture
-def client(app) -> Iterator[TestClient]:
-    with TestClient(app, raise_server_exceptions=False) as client:
-        yield client
-
-
 def new_bundle(text: str = "Hello") -> dict:
     """One document for PATIENT: entries SubmissionSet, Patient, Binary, DocumentReference."""
     return provide_bundle(PATIENT, [Document(f"{text} {uuid.uuid4()}".encode())])

@@ -13,7 +13,6 @@ from xml.sax.saxutils import escape
 
 import pytest
 from fastapi import FastAPI
-from fastapi.testclient import TestClient
 from mhd_support import fixture_bundle, post
 from registry_support import (
     NAMESPACES,
@@ -49,12 +48,6 @@ def app(tmp_path, registry_url) -> Iterator[FastAPI]:
     app = create_app(Settings(data_dir=tmp_path / "data", database_url=registry_url))
     yield app
     app.state.registry.close()
-
-
-@pytest.fixture
-def client(app) -> Iterator[TestClient]:
-    with TestClient(app, raise_server_exceptions=False) as client:
-        yield client
 
 
 def find_documents(client, slots: dict[str, list[str]]) -> set[str]:

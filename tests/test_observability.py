@@ -15,8 +15,6 @@ from repository_support import retrieve_request
 from servers import HOME, PERSON_ID_AUTHORITY, REPOSITORY
 from soap_messages import find_documents, retrieve
 
-from gateway.app import create_app
-from gateway.config import Settings
 from gateway.logs import JsonFormatter, RequestIdFilter, TextFormatter
 from gateway.metrics import http_transaction
 
@@ -41,22 +39,6 @@ class Lines(logging.Handler):
 
     def at_info_or_above(self) -> list[str]:
         return [line for level, line in self.records if level >= logging.INFO]
-
-
-@pytest.fixture
-def app(tmp_path):
-    settings = Settings(
-        data_dir=tmp_path / "data", home_community_id=HOME, repository_unique_id=REPOSITORY
-    )
-    app = create_app(settings)
-    yield app
-    app.state.registry.close()
-
-
-@pytest.fixture
-def client(app) -> Iterator[TestClient]:
-    with TestClient(app, raise_server_exceptions=False) as client:
-        yield client
 
 
 def capture(formatter: logging.Formatter) -> Iterator[Lines]:

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import socket
 import threading
-from collections.abc import Iterator
 
 import pytest
-from fastapi.testclient import TestClient
 
 from gateway.app import create_app
 from gateway.config import Settings
@@ -43,12 +41,6 @@ def app(tmp_path):
     app = create_app(Settings(data_dir=tmp_path / "data", ready_timeout_seconds=0.5))
     yield app
     app.state.registry.close()
-
-
-@pytest.fixture
-def client(app) -> Iterator[TestClient]:
-    with TestClient(app, raise_server_exceptions=False) as client:
-        yield client
 
 
 def test_ready_when_the_database_and_store_answer(client):

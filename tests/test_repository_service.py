@@ -6,10 +6,7 @@ import base64
 import dataclasses
 import hashlib
 import logging
-from collections.abc import Iterator
 
-import pytest
-from fastapi.testclient import TestClient
 from registry_support import submit_objects_request
 from repository_support import (
     FAILURE,
@@ -30,29 +27,11 @@ from repository_support import (
 from soap_messages import envelope
 from validation_samples import CONTENT, document_entry, submission
 
-from gateway.app import create_app
-from gateway.config import Settings
 from gateway.mtom import Part
 
 HOME = "urn:oid:1.3.6.1.4.1.21367.13.70.200"
 REPOSITORY = "1.3.6.1.4.1.21367.13.70.200.1"
 OTHER_REPOSITORY = "1.2.1.1.1"
-
-
-@pytest.fixture
-def app(tmp_path):
-    settings = Settings(
-        data_dir=tmp_path / "data", home_community_id=HOME, repository_unique_id=REPOSITORY
-    )
-    app = create_app(settings)
-    yield app
-    app.state.registry.close()
-
-
-@pytest.fixture
-def client(app) -> Iterator[TestClient]:
-    with TestClient(app, raise_server_exceptions=False) as client:
-        yield client
 
 
 def entry_for(data: bytes, **attributes):

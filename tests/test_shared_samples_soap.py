@@ -9,12 +9,10 @@ from __future__ import annotations
 import hashlib
 import os
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 from lxml import etree
 
 from gateway.app import create_app
@@ -117,12 +115,6 @@ def app(tmp_path):
     app = create_app(settings)
     yield app
     app.state.registry.close()
-
-
-@pytest.fixture
-def client(app) -> Iterator[TestClient]:
-    with TestClient(app, raise_server_exceptions=False) as client:
-        yield client
 
 
 def store(app, data: bytes, unique_id: str, patient_id: str) -> DocumentEntry:

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 from xml.sax.saxutils import escape
 
 import pytest
-from fastapi.testclient import TestClient
 from lxml import etree
 from query_support import HAS_MEMBER, RPLC, association, folder, quoted, submit
 from registry_samples import APPROVED, OTHER_PATIENT, PATIENT, document_entry
@@ -45,12 +43,6 @@ def app(tmp_path):
     app = create_app(settings)
     yield app
     app.state.registry.close()
-
-
-@pytest.fixture
-def client(app) -> Iterator[TestClient]:
-    with TestClient(app, raise_server_exceptions=False) as client:
-        yield client
 
 
 @pytest.fixture

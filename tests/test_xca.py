@@ -10,7 +10,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fastapi.testclient import TestClient
 from lxml import etree
 from servers import threaded_uvicorn
 
@@ -67,12 +66,6 @@ def app(settings):
     app = create_app(settings)
     yield app
     app.state.registry.close()
-
-
-@pytest.fixture
-def client(app) -> Iterator[TestClient]:
-    with TestClient(app, raise_server_exceptions=False) as client:
-        yield client
 
 
 def store_document(

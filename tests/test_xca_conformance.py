@@ -5,10 +5,7 @@ responses valid against the ebRS 3.0 / XDS.b schemas, and real-world MTOM sender
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from fastapi.testclient import TestClient
 from repository_support import assert_schema_valid, mtom, read_reply
 from test_xca import (
     APPROVED,
@@ -31,27 +28,9 @@ from test_xca import (
     store_document,
 )
 
-from gateway.app import create_app
-from gateway.config import Settings
 from registry import queries
 
 CX = PATIENT.replace("&", "&amp;")
-
-
-@pytest.fixture
-def app(tmp_path):
-    settings = Settings(
-        data_dir=tmp_path / "data", home_community_id=HOME, repository_unique_id=REPOSITORY
-    )
-    app = create_app(settings)
-    yield app
-    app.state.registry.close()
-
-
-@pytest.fixture
-def client(app) -> Iterator[TestClient]:
-    with TestClient(app, raise_server_exceptions=False) as client:
-        yield client
 
 
 def query_slots(entry) -> dict[str, dict[str, list[list[str]]]]:
