@@ -17,14 +17,9 @@ import base64
 import importlib.util
 import json
 import os
-import statistics
 import sys
 import tempfile
-import threading
-import time
 import uuid
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import ModuleType
 
@@ -46,9 +41,10 @@ def _sibling(name: str) -> ModuleType:
     return module
 
 
-# The server and the result table are bench/retrieve.py's.
+# The server, the timed client threads and the result table are bench/retrieve.py's.
 _retrieve = _sibling("retrieve")
 Figure, Server, print_table = _retrieve.Figure, _retrieve.Server, _retrieve.print_table
+timed_requests, rate_figures = _retrieve.timed_requests, _retrieve.rate_figures
 
 EXAMPLE = BENCH.parent / "examples" / "iti65-provide-bundle.json"
 EXAMPLE_UUID = "5b0e1d3c-0000-4000-8000-0000000000"
@@ -84,42 +80,6 @@ def provide_bundle(template: str, patient: str, document: bytes) -> bytes:
                 if identifier["use"] == "usual":
                     identifier["value"] = f"urn:oid:2.25.{uuid.uuid4().int}"
     return json.dumps(bundle).encode("utf-8")
-
-
-def timed_requests(
-    base: str, items: list, clients: int, send: Callable[[httpx.Client, object], bool]
-) -> tuple[float, list[float], int]:
-    """Send `items` from `clients` threads; (requests/s, latencies, failures) after a warm-up."""
-    local = threading.local()
-
-    def one(item: object) -> tuple[bool, float]:
-        if not hasattr(local, "http"):
-            local.http = httpx.Client(base_url=base, timeout=120)
-        started = time.perf_counter()
-        ok = send(local.http, item)
-        return ok, time.perf_counter() - started
-
-    # A few first, so that start-up costs (imports, connections) stay out of the figure.
-    with ThreadPoolExecutor(clients) as pool:
-        list(pool.map(one, items[:clients]))
-        started = time.perf_counter()
-        results = list(pool.map(one, items[clients:]))
-        seconds = time.perf_counter() - started
-    latencies = sorted(latency for _, latency in results)
-    return len(results) / seconds, latencies, sum(1 for ok, _ in results if not ok)
-
-
-def rate_figures(
-    name: str, unit: str, target: int, measured: tuple[float, list[float], int]
-) -> list[Figure]:
-    """The rate row against its target, then latency and failures."""
-    rate, latencies, failed = measured
-    p95 = latencies[int(0.95 * (len(latencies) - 1))] * 1000
-    return [
-        Figure(name, f"{rate:.0f} {unit}/s", f">= {target}/s", rate >= target and not failed),
-        Figure("  latency p50 / p95", f"{statistics.median(latencies) * 1000:.0f} / {p95:.0f} ms"),
-        Figure("  failed", f"{failed} of {len(latencies)}"),
-    ]
 
 
 def provide(base: str, count: int, clients: int, patients: int, size: int) -> list[Figure]:
