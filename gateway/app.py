@@ -13,11 +13,17 @@ from fastapi.responses import JSONResponse
 
 from gateway.config import TEST_HOME_COMMUNITY_ID, TEST_REPOSITORY_UNIQUE_ID, Settings
 from gateway.limits import BodySizeLimit
+from gateway.metrics import CountedDocumentStore
+from gateway.metrics import router as metrics_router
+from gateway.observe import ObserveRequests
 from gateway.outbox import Outbox
+from gateway.readiness import router as readiness_router
 from gateway.registry_service import router as registry_router
 from gateway.repository_service import router as repository_router
 from gateway.service_description import router as schemas_router
 from gateway.xca import router as xca_router
+from mhd.codemap import load_code_maps
+from mhd.responder import router as mhd_responder_router
 from mhd.routes import router as mhd_router
 from registry.sql import SqlRegistryStore
 from repository.factory import open_document_store
@@ -30,16 +36,20 @@ log = logging.getLogger("xcads.gateway")
 # Each endpoint's name and path, announced at start-up.
 ENDPOINTS = (
     ("ITI-65 Provide Document Bundle", "/fhir"),
+    ("ITI-65 validation without storing", "/fhir/Bundle/$validate"),
     ("ITI-38/ITI-39 XCA Responding Gateway", "/XCA/services/RespondingGatewayService"),
     ("ITI-18/ITI-42 Document Registry", "/Registry/services/RegistryService"),
     ("ITI-41/ITI-43/ITI-86 Document Repository", "/Repository/services/RepositoryService"),
     ("health", "/health"),
+    ("readiness", "/ready"),
+    ("metrics", "/metrics"),
 )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app and open its registry and document stores."""
     settings = settings or Settings()
+    code_map = load_code_maps(settings.code_map, profile=settings.profile)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     registry = SqlRegistryStore(settings.resolved_database_url)
     documents = open_documents(settings)
@@ -58,17 +68,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         registry.close()
 
     app = FastAPI(title="xcads", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_request_bytes,
+        read_timeout=settings.body_read_timeout_seconds,
+    )
+    # Added last, so outermost: it sees every answer, the limits' 413 and 408 included.
+    app.add_middleware(ObserveRequests)
     app.state.settings = settings
     app.state.registry = registry
-    app.state.documents = documents
+    app.state.documents = CountedDocumentStore(documents)
+    app.state.code_map = code_map
     app.state.outbox = outbox
     app.state.periodic_repair = periodic_repair
     app.include_router(mhd_router)
+    app.include_router(mhd_responder_router)
     app.include_router(xca_router)
     app.include_router(registry_router)
     app.include_router(repository_router)
     app.include_router(schemas_router)
+    app.include_router(readiness_router)
+    app.include_router(metrics_router)
 
     @app.get("/health")
     def health() -> JSONResponse:

@@ -1,17 +1,19 @@
-"""The `xcads` command line: serve, migrate and repair."""
+"""The `xcads` command line: serve, migrate and repair; query, retrieve and submit as a client."""
 
 from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from datetime import timedelta
 from pathlib import Path
 
 import uvicorn
 
+from conformance.client.commands import add_client_commands
 from gateway.app import ENDPOINTS, create_app, open_documents
 from gateway.config import Settings
+from gateway.logs import configure_logging
+from mhd.codemap import CodeMapError
 from registry.sql import SqlRegistryStore
 from repository.repair import repair as repair_store
 
@@ -33,28 +35,24 @@ class AnnouncingServer(uvicorn.Server):
                     log.info("endpoint.ready name=%r url=http://%s:%s%s", name, host, port, path)
 
 
-class OneLineFormatter(logging.Formatter):
-    """Format a record on one line, escaping line breaks that a sender put into a field."""
-
-    def formatMessage(self, record: logging.LogRecord) -> str:
-        """Escape CR and LF so that no input can forge a log line."""
-        return super().formatMessage(record).replace("\r", "\\r").replace("\n", "\\n")
-
-
-def configure_logging(level: str) -> None:
-    """Log one event per line: time, level, logger, event name and fields."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(OneLineFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-    logging.basicConfig(level=level.upper(), handlers=[handler])
-
-
 def serve(args: argparse.Namespace) -> int:
     """Run the service until interrupted."""
     overrides = {"data_dir": Path(args.data_dir)} if args.data_dir else {}
     settings = Settings(**overrides)
-    app = create_app(settings)
+    try:
+        app = create_app(settings)
+    except CodeMapError as error:
+        log.error("config.invalid XCADS_CODE_MAP %s", error)
+        return 2
     config = uvicorn.Config(
-        app, host=args.host, port=args.port, log_config=None, access_log=False, lifespan="on"
+        app,
+        host=args.host,
+        port=args.port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
+        timeout_keep_alive=settings.keep_alive_seconds,
     )
     AnnouncingServer(config).run()
     return 0
@@ -124,13 +122,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="leave bytes younger than this alone (default XCADS_REPAIR_STALE_MINUTES, 60)",
     )
     repair_parser.set_defaults(run=repair)
+
+    add_client_commands(commands)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `xcads` console command."""
     args = build_parser().parse_args(argv)
-    configure_logging(args.log_level)
+    configure_logging(args.log_level, Settings().log_format)
     return args.run(args)
 
 

@@ -64,12 +64,34 @@ class Settings(BaseSettings):
     profile: Literal["ihe", "norway"] = "ihe"
     accept_synthetic_ids: bool = False
     patient_id_domains: Annotated[list[str], NoDecode] = []
+    # ITI-65 code mapping: files (comma-separated) of FHIR ConceptMap JSON or xcads YAML that
+    # translate local code systems to national ones before validation (mhd.codemap).
+    code_map: Annotated[list[Path], NoDecode] = []
+    # ITI-65 under the norway profile: the SubmissionSet sourceIds (comma-separated OIDs) this
+    # instance accepts; empty accepts the home community OID and the OIDs under it.
+    source_ids: Annotated[list[str], NoDecode] = []
+    # Production: log lines as "text" or "json"; on SIGTERM requests under way get
+    # shutdown_grace_seconds to finish; an idle kept-alive connection closes after
+    # keep_alive_seconds; a request whose body stalls body_read_timeout_seconds between two
+    # chunks gets 408; /ready waits ready_timeout_seconds for the database and document store.
+    log_format: Literal["text", "json"] = "text"
+    shutdown_grace_seconds: float = 30.0
+    keep_alive_seconds: float = 5.0
+    body_read_timeout_seconds: float = 60.0
+    ready_timeout_seconds: float = 5.0
 
-    @field_validator("patient_id_domains", mode="before")
+    @field_validator("patient_id_domains", "source_ids", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):
             return [strip_urn_oid(v.strip()) for v in value.split(",") if v.strip()]
+        return value
+
+    @field_validator("code_map", mode="before")
+    @classmethod
+    def _paths(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [Path(v.strip()) for v in value.split(",") if v.strip()]
         return value
 
     @field_validator("async_allowed_reply_hosts", mode="before")

@@ -16,7 +16,7 @@ from lxml import etree
 from starlette.concurrency import run_in_threadpool
 from starlette.convertors import Convertor, register_url_convertor
 
-from gateway import soap
+from gateway import metrics, soap
 from gateway.config import Settings
 from gateway.failures import failure_fields
 from gateway.mtom import (
@@ -181,6 +181,7 @@ class SoapEndpoint:
             self.log.debug("%s.failed.detail", self.name, exc_info=True)
             error = SoapFault(FaultCode.RECEIVER, "the request could not be processed")
             return fault_response(error, None)
+        metrics.note_action(soap_request.action)
         return Exchange(soap_request, mtom, settings, registry, documents)
 
     def _accept(self, exchange: Exchange, incoming: IncomingMessage, outbox: Outbox) -> Response:
@@ -300,6 +301,7 @@ def expect_body(request: SoapRequest, tag: str) -> etree._Element:
 
 def response_envelope(exchange: Exchange, body: etree._Element, action: str) -> etree._Element:
     """Wrap `body` in the response envelope: RelatesTo the request, To its ReplyTo if async."""
+    metrics.note_response(body)
     to = exchange.routing.reply_to if exchange.routing else None
     return soap.envelope(body, action=action, relates_to=exchange.request.message_id, to=to)
 
@@ -326,5 +328,6 @@ def fault_response(
     error: SoapFault, relates_to: str | None, to: soap.EndpointReference | None = None
 ) -> Response:
     """Answer with the SOAP Fault for `error`; `to` is the wsa:FaultTo of an async request."""
+    metrics.note_fault()
     message = soap.fault(error, relates_to=relates_to, to=to)
     return Response(message.body, status_code=message.status, media_type=message.content_type)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from fhir.resources.R4B.bundle import Bundle
@@ -17,8 +17,9 @@ UTF8_BOM = b"\xef\xbb\xbf"
 MHD_LIST_TYPES = "https://profiles.ihe.net/ITI/MHD/CodeSystem/MHDlistTypes"
 MHD_PROFILE = "https://profiles.ihe.net/ITI/MHD/StructureDefinition/IHE.MHD."
 
-# The resources a Provide Document Bundle may create; authors may travel as entries when they are
-# not contained (UnContained References Option).
+# The resources a Provide Document Bundle may carry: those it creates (authors may travel as
+# entries when they are not contained, the UnContained References Option), and the Parameters of
+# the PATCH that marks a replaced DocumentReference superseded.
 ACCEPTED_TYPES = frozenset(
     {
         "List",
@@ -28,8 +29,16 @@ ACCEPTED_TYPES = frozenset(
         "Practitioner",
         "PractitionerRole",
         "Organization",
+        "Parameters",
     }
 )
+
+# Entries are created, except that an existing Folder may be updated to add documents (PUT,
+# MHDprovideFolderActions) and a replaced DocumentReference marked superseded (PATCH with
+# IHE.MHD.Patch.Parameters).
+_METHODS: dict[str, frozenset[str]] = {
+    resource_type: frozenset({"POST"}) for resource_type in ACCEPTED_TYPES
+} | {"List": frozenset({"POST", "PUT"}), "Parameters": frozenset({"PATCH"})}
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -52,6 +61,7 @@ class Entry:
     full_url: str | None
     resource: Any
     method: str | None
+    request_url: str | None = None
 
     @property
     def path(self) -> str:
@@ -71,6 +81,9 @@ class ProvideBundle:
     entries: list[Entry]
     submission_set: Entry
     document_references: list[Entry]
+    folders: list[Entry] = field(default_factory=list)
+    patches: list[Entry] = field(default_factory=list)
+    profiles: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         # Indexes keep reference resolution linear in the bundle size.
@@ -179,18 +192,22 @@ def read_provide_bundle(bundle: Bundle) -> ProvideBundle:
     entries: list[Entry] = []
     for index, raw_entry in enumerate(bundle.entry or []):
         method = raw_entry.request.method if raw_entry.request else None
-        entry = Entry(index, raw_entry.fullUrl, raw_entry.resource, method)
+        url = raw_entry.request.url if raw_entry.request else None
+        entry = Entry(index, raw_entry.fullUrl, raw_entry.resource, method, url)
         issues += _entry_issues(entry)
         if entry.resource is not None:
             entries.append(entry)
 
     submission_sets = [e for e in entries if _list_type(e) == "submissionset"]
     documents = [e for e in entries if e.resource_type == "DocumentReference"]
+    folders = [e for e in entries if _list_type(e) == "folder"]
+    patches = [e for e in entries if e.method == "PATCH"]
     issues += _role_issues(entries, submission_sets, documents)
     if issues or len(submission_sets) != 1:
         raise BundleRejected(issues)
 
-    provide = ProvideBundle(entries, submission_sets[0], documents)
+    profiles = list(bundle.meta.profile or []) if bundle.meta else []
+    provide = ProvideBundle(entries, submission_sets[0], documents, folders, patches, profiles)
     issues += _membership_issues(provide)
     issues += _binary_issues(provide)
     if issues:
@@ -202,21 +219,22 @@ def _entry_issues(entry: Entry) -> list[FhirIssue]:
     where = f"Bundle.entry[{entry.index}]"
     if entry.resource is None:
         return [_invalid("an entry without a resource cannot be created", where)]
-    if entry.method != "POST":
-        message = f"only create (POST) entries are supported, not {entry.method!r}"
-        return [_invalid(message, f"{where}.request.method")]
     if entry.resource_type == "Bundle":
         message = "a FHIR Document Bundle as content is not supported (FHIRDocumentNotSupported)"
         return [_invalid(message, entry.path)]
     if entry.resource_type not in ACCEPTED_TYPES:
         message = f"a {entry.resource_type} is not accepted in a Provide Document Bundle"
         return [_invalid(message, entry.path)]
-    if entry.resource_type == "List" and _list_type(entry) == "folder":
-        message = "Folder type Lists are not supported; submit documents without folders"
-        return [_invalid(message, entry.path)]
+    if entry.method not in _METHODS[entry.resource_type]:
+        allowed = " or ".join(sorted(_METHODS[entry.resource_type]))
+        message = f"a {entry.resource_type} entry is sent with {allowed}, not {entry.method!r}"
+        return [_invalid(message, f"{where}.request.method")]
     if entry.resource_type == "List" and _list_type(entry) is None:
-        message = "a List must be an MHD SubmissionSet (code MHDlistTypes#submissionset)"
+        message = "a List must be an MHD SubmissionSet or Folder (code MHDlistTypes)"
         return [_invalid(message, f"{entry.path}.code")]
+    if entry.method == "PUT" and _list_type(entry) != "folder":
+        message = "only a Folder List may be updated (PUT) by a Provide Document Bundle"
+        return [_invalid(message, f"{where}.request.method")]
     return []
 
 
@@ -259,9 +277,10 @@ def _membership_issues(bundle: ProvideBundle) -> list[FhirIssue]:
         if target is None:
             message = f"SubmissionSet member {reference!r} is not an entry of the Bundle"
             issues.append(FhirIssue(ErrorCode.UNRESOLVED_REFERENCE, message, where))
-        elif target.resource_type != "DocumentReference":
+        elif target.resource_type != "DocumentReference" and _list_type(target) != "folder":
             message = (
-                f"SubmissionSet members must be DocumentReferences, not {target.resource_type}"
+                "SubmissionSet members must be DocumentReferences or Folders,"
+                f" not {target.resource_type}"
             )
             issues.append(_invalid(message, where))
         else:

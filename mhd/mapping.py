@@ -31,6 +31,7 @@ from mhd.datatypes import (
 )
 from mhd.outcome import (
     DOCUMENT_ENTRY_PATHS,
+    FOLDER_PATHS,
     SUBMISSION_SET_PATHS,
     BundleRejected,
     FhirIssue,
@@ -43,11 +44,23 @@ from registry.metadata import (
     Author,
     Code,
     DocumentEntry,
+    Folder,
     Submission,
     SubmissionSet,
 )
 
 MHD_EXTENSION = "https://profiles.ihe.net/ITI/MHD/StructureDefinition/"
+MHD_PROFILE = MHD_EXTENSION + "IHE.MHD."
+COMPREHENSIVE = "Comprehensive"
+MINIMAL = "Minimal"
+
+# relatesTo.code to XDS Association (MHD ConceptMap AssociationTypeVsRelatesTo).
+RELATES_TO = {
+    "replaces": AssociationType.REPLACE,
+    "transforms": AssociationType.TRANSFORM,
+    "appends": AssociationType.APPEND,
+    "signs": AssociationType.SIGNS,
+}
 SOURCE_ID = MHD_EXTENSION + "ihe-sourceId"
 DESIGNATION_TYPE = MHD_EXTENSION + "ihe-designationType"
 INTENDED_RECIPIENT = MHD_EXTENSION + "ihe-intendedRecipient"
@@ -63,6 +76,8 @@ class MappedSubmission:
     expected: dict[str, tuple[str | None, int | None]] = field(default_factory=dict)
     locator: Locator = field(default_factory=Locator)
     locations: list[str] = field(default_factory=list)
+    statuses: list[str] = field(default_factory=list)
+    replaced: set[str] = field(default_factory=set)
 
 
 def map_submission(bundle: ProvideBundle) -> MappedSubmission:
@@ -81,26 +96,189 @@ class _Mapper:
         self.bundle = bundle
         self.issues: list[FhirIssue] = []
         self.locator = Locator()
+        self.option = COMPREHENSIVE
+        self.entry_uuids: dict[int, str] = {}
 
     def run(self) -> MappedSubmission:
+        self.option = metadata_option(self.bundle.submission_set, self.bundle)
         submission_set = self._submission_set(self.bundle.submission_set)
         mapped = MappedSubmission(Submission(submission_set), locator=self.locator)
 
         for entry in self.bundle.document_references:
+            self.option = metadata_option(entry, self.bundle)
             document_entry = self._document_entry(entry, mapped)
+            self.entry_uuids[entry.index] = document_entry.entry_uuid
             mapped.submission.document_entries.append(document_entry)
             mapped.submission.associations.append(
-                Association(
-                    entry_uuid=new_uuid(),
-                    association_type=AssociationType.HAS_MEMBER,
-                    source_object=submission_set.entry_uuid,
-                    target_object=document_entry.entry_uuid,
-                    submission_set_status="Original",
-                )
+                self._has_member(submission_set.entry_uuid, document_entry.entry_uuid, "Original")
             )
 
+        for entry in self.bundle.folders:
+            self.option = metadata_option(entry, self.bundle)
+            self._folder(entry, mapped)
+        for entry in self.bundle.document_references:
+            self._relationships(entry, mapped)
+        self._superseded(mapped)
+
         mapped.locations = [self._location(entry, mapped) for entry in self.bundle.entries]
+        mapped.statuses = [_status(entry) for entry in self.bundle.entries]
         return mapped
+
+    def _has_member(self, source: str, target: str, status: str | None = None) -> Association:
+        return Association(
+            entry_uuid=new_uuid(),
+            association_type=AssociationType.HAS_MEMBER,
+            source_object=source,
+            target_object=target,
+            submission_set_status=status,
+        )
+
+    @property
+    def comprehensive(self) -> bool:
+        """True while mapping a resource that declares (or defaults to) Comprehensive metadata."""
+        return self.option == COMPREHENSIVE
+
+    # Folder (MHD 3:4.5.3): a new Folder (POST) or more members for an existing one (PUT)
+
+    def _folder(self, entry: Entry, mapped: MappedSubmission) -> None:
+        folder_list, at = entry.resource, entry.path
+        submission = mapped.submission
+        if entry.method == "PUT":
+            folder_uuid = self._existing_folder_uuid(entry)
+        else:
+            folder = self._new_folder(entry)
+            folder_uuid = folder.entry_uuid
+            submission.folders.append(folder)
+            submission.associations.append(
+                self._has_member(submission.submission_set.entry_uuid, folder_uuid)
+            )
+        self.entry_uuids[entry.index] = folder_uuid
+
+        for position, item in enumerate(folder_list.entry or []):
+            reference = item.item.reference if item.item else None
+            target = self.bundle.entry_for(reference)
+            where = f"{at}.entry[{position}].item"
+            if target is not None and target.resource_type == "DocumentReference":
+                membership = self._has_member(folder_uuid, self.entry_uuids[target.index])
+                self.locator.add_object(membership.entry_uuid, where, {})
+                submission.associations += [
+                    membership,
+                    self._has_member(submission.submission_set.entry_uuid, membership.entry_uuid),
+                ]
+            elif entry.method == "POST" or target is not None:
+                message = (
+                    f"Folder member {reference!r} is not a DocumentReference of this Bundle;"
+                    " a Provide Document Bundle adds only the documents it carries to a Folder"
+                )
+                self.issues.append(FhirIssue(ErrorCode.UNRESOLVED_REFERENCE, message, where))
+
+    def _new_folder(self, entry: Entry) -> Folder:
+        folder_list, at = entry.resource, entry.path
+        entry_uuid, usual = self._list_identity(entry, FOLDER_PATHS)
+        code_list = [
+            code
+            for position, extension in enumerate(folder_list.extension or [])
+            if extension.url == DESIGNATION_TYPE
+            and (
+                code := self._code(
+                    extension.valueCodeableConcept,
+                    f"{at}.extension[{position}].valueCodeableConcept",
+                    required=True,
+                )
+            )
+        ]
+        if not code_list and self.comprehensive:
+            self._missing("extension ihe-designationType (codeList)", f"{at}.extension")
+        return Folder(
+            entry_uuid=entry_uuid,
+            unique_id=unique_id(usual.system, usual.value or "") if usual else "",
+            patient_id=self._patient_id(folder_list.subject, entry, f"{at}.subject") or "",
+            code_list=code_list,
+            title=self._required(folder_list.title, "title", f"{at}.title"),
+            comments="\n".join(note.text for note in folder_list.note or [] if note.text) or None,
+            limited_metadata=not self.comprehensive,
+        )
+
+    def _existing_folder_uuid(self, entry: Entry) -> str:
+        """The entryUUID of the Folder a PUT updates: its official identifier, else its id."""
+        official = [
+            identifier.value.lower()
+            for identifier in entry.resource.identifier or []
+            if identifier.use == "official"
+            and (identifier.value or "").lower().startswith(URN_UUID)
+        ]
+        url = entry.request_url or ""
+        if official:
+            folder_uuid = official[0]
+        elif url.startswith("List/") and _is_uuid(url.removeprefix("List/")):
+            folder_uuid = URN_UUID + url.removeprefix("List/").lower()
+        else:
+            message = f"request.url {url!r} must name the Folder as List/<its entryUUID's uuid>"
+            self._invalid(message, f"Bundle.entry[{entry.index}].request.url")
+            folder_uuid = new_uuid()
+        self.locator.add_object(folder_uuid, entry.path, FOLDER_PATHS)
+        return folder_uuid
+
+    # relatesTo (MHD 3:4.5.1.1, ConceptMap AssociationTypeVsRelatesTo)
+
+    def _relationships(self, entry: Entry, mapped: MappedSubmission) -> None:
+        source = self.entry_uuids[entry.index]
+        for position, relation in enumerate(entry.resource.relatesTo or []):
+            at = f"{entry.path}.relatesTo[{position}]"
+            association_type = RELATES_TO.get(relation.code)
+            if association_type is None:
+                self._invalid(f"relatesTo code {relation.code!r} has no XDS Association", at)
+                continue
+            target = self._relates_to_target(relation.target, f"{at}.target")
+            if target is None:
+                continue
+            link = Association(new_uuid(), association_type, source, target)
+            self.locator.add_object(
+                link.entry_uuid, at, {"targetObject": "target", "sourceObject": "code"}
+            )
+            mapped.submission.associations.append(link)
+            if association_type == AssociationType.REPLACE:
+                mapped.replaced.add(target)
+
+    def _relates_to_target(self, target: Any, at: str) -> str | None:
+        """The entryUUID a relatesTo.target names: a DocumentReference of the bundle, else by id."""
+        reference = target.reference if target else None
+        in_bundle = self.bundle.entry_for(reference)
+        if in_bundle is not None and in_bundle.index in self.entry_uuids:
+            return self.entry_uuids[in_bundle.index]
+        identifier = target.identifier if target else None
+        if identifier is not None and (identifier.value or "").lower().startswith(URN_UUID):
+            return identifier.value.lower()
+        bare = (reference or "").removeprefix("DocumentReference/").removeprefix(URN_UUID)
+        if reference and _is_uuid(bare) and not reference.startswith("#"):
+            return URN_UUID + bare.lower()
+        message = (
+            f"relatesTo.target {reference!r} does not name a DocumentReference by its id"
+            " (the entryUUID of a registered document)"
+        )
+        self.issues.append(FhirIssue(ErrorCode.UNRESOLVED_REFERENCE, message, at))
+        return None
+
+    def _superseded(self, mapped: MappedSubmission) -> None:
+        """Check each PATCH: a `superseded` status for a DocumentReference this bundle replaces."""
+        for entry in self.bundle.patches:
+            where = f"Bundle.entry[{entry.index}]"
+            url = entry.request_url or ""
+            bare = url.removeprefix("DocumentReference/")
+            if not url.startswith("DocumentReference/") or URN_UUID + bare.lower() not in (
+                mapped.replaced
+            ):
+                message = (
+                    f"PATCH {url!r} must name a DocumentReference that a relatesTo 'replaces'"
+                    " of this Bundle replaces"
+                )
+                self._invalid(message, f"{where}.request.url")
+            if not _is_superseded_patch(entry.resource):
+                message = (
+                    "the PATCH Parameters may only replace DocumentReference.status with"
+                    " 'superseded' (IHE.MHD.Patch.Parameters)"
+                )
+                self._invalid(message, f"{entry.path}.parameter")
 
     # DocumentEntry (MHD 3:4.5.1.1)
 
@@ -117,21 +295,18 @@ class _Mapper:
             unique_id=unique_id(master.system, master.value) if master and master.value else "",
             patient_id=self._patient_id(doc.subject, entry, f"{at}.subject") or "",
             mime_type="",
-            type_code=self._code(doc.type, f"{at}.type", required=True),
-            class_code=self._first_code(doc.category, f"{at}.category", required=True),
-            confidentiality_codes=self._codes(doc.securityLabel, f"{at}.securityLabel", True),
+            type_code=self._code(doc.type, f"{at}.type", required=self.comprehensive),
+            class_code=self._first_code(doc.category, f"{at}.category", self.comprehensive),
+            confidentiality_codes=self._codes(
+                doc.securityLabel, f"{at}.securityLabel", self.comprehensive
+            ),
+            limited_metadata=not self.comprehensive,
             comments=doc.description,
             authors=self._authors(doc.author, entry, f"{at}.author"),
             legal_authenticator=self._legal_authenticator(doc.authenticator, entry),
         )
         if master is not None and not master.value:
             self._missing("masterIdentifier.value", f"{at}.masterIdentifier.value")
-        for position, relation in enumerate(doc.relatesTo or []):
-            message = (
-                f"relatesTo {relation.code!r} (replace, transform, append, signs) is not supported;"
-                " nothing was stored rather than store the document without its association"
-            )
-            self._invalid(message, f"{at}.relatesTo[{position}]")
 
         self._map_content(entry, document_entry, mapped)
         self._map_context(entry, document_entry)
@@ -147,15 +322,18 @@ class _Mapper:
             )
             return
         content, at = contents[0], f"{at}.content[0]"
-        document_entry.format_code = self._code(content.format, f"{at}.format", required=True)
+        document_entry.format_code = self._code(
+            content.format, f"{at}.format", required=self.comprehensive
+        )
         attachment = content.attachment
 
         document_entry.mime_type = self._required(
             attachment.contentType, "attachment.contentType", f"{at}.attachment.contentType"
         )
-        document_entry.creation_time = dtm(
-            self._required(attachment.creation, "attachment.creation", f"{at}.attachment.creation")
-        )
+        creation = attachment.creation
+        if self.comprehensive:
+            self._required(creation, "attachment.creation", f"{at}.attachment.creation")
+        document_entry.creation_time = dtm(creation)
         document_entry.language_code = attachment.language
         document_entry.title = attachment.title
 
@@ -194,13 +372,14 @@ class _Mapper:
     def _map_context(self, entry: Entry, document_entry: DocumentEntry) -> None:
         context, at = entry.resource.context, f"{entry.path}.context"
         if context is None:
-            self._missing("context (facilityType, practiceSetting)", at)
+            if self.comprehensive:
+                self._missing("context (facilityType, practiceSetting)", at)
             return
         document_entry.healthcare_facility_type_code = self._code(
-            context.facilityType, f"{at}.facilityType", required=True
+            context.facilityType, f"{at}.facilityType", required=self.comprehensive
         )
         document_entry.practice_setting_code = self._code(
-            context.practiceSetting, f"{at}.practiceSetting", required=True
+            context.practiceSetting, f"{at}.practiceSetting", required=self.comprehensive
         )
         document_entry.event_code_list = self._codes(context.event, f"{at}.event", False)
         if context.period is not None:
@@ -259,24 +438,18 @@ class _Mapper:
 
     def _submission_set(self, entry: Entry) -> SubmissionSet:
         ss, at = entry.resource, entry.path
-        entry_uuid = self._entry_uuid(entry, ss.identifier, SUBMISSION_SET_PATHS)
-
-        usual = next(
-            (i for i, ident in enumerate(ss.identifier or []) if ident.use == "usual"), None
-        )
-        if usual is None:
-            self._missing("identifier with use 'usual' (uniqueId)", f"{at}.identifier")
-        else:
-            self.locator.add_exact(entry_uuid, "uniqueId", f"{at}.identifier[{usual}]")
-        if ss.status != "current":
-            self._invalid(f"status must be 'current', not {ss.status!r}", f"{at}.status")
+        entry_uuid, usual_identifier = self._list_identity(entry, SUBMISSION_SET_PATHS)
 
         source_id = self._extension(entry, entry_uuid, SOURCE_ID, "sourceId", "valueIdentifier")
         designation = self._extension(
-            entry, entry_uuid, DESIGNATION_TYPE, "contentTypeCode", "valueCodeableConcept"
+            entry,
+            entry_uuid,
+            DESIGNATION_TYPE,
+            "contentTypeCode",
+            "valueCodeableConcept",
+            required=self.comprehensive,
         )
         submission_time = self._required(ss.date, "date", f"{at}.date")
-        usual_identifier = ss.identifier[usual] if usual is not None else None
 
         return SubmissionSet(
             entry_uuid=entry_uuid,
@@ -293,10 +466,36 @@ class _Mapper:
             intended_recipients=self._intended_recipients(entry),
             title=ss.title,
             comments="\n".join(note.text for note in ss.note or [] if note.text) or None,
+            limited_metadata=not self.comprehensive,
         )
 
+    def _list_identity(self, entry: Entry, paths: dict[str, str]) -> tuple[str, Any]:
+        """A SubmissionSet or Folder List's entryUUID and uniqueId identifier; it is current."""
+        entry_uuid = self._entry_uuid(entry, entry.resource.identifier, paths)
+        usual = self._usual_identifier(entry, entry_uuid)
+        if entry.resource.status != "current":
+            message = f"status must be 'current', not {entry.resource.status!r}"
+            self._invalid(message, f"{entry.path}.status")
+        return entry_uuid, usual
+
+    def _usual_identifier(self, entry: Entry, entry_uuid: str) -> Any:
+        """The List's identifier with use `usual` (its uniqueId), reported when missing."""
+        for position, identifier in enumerate(entry.resource.identifier or []):
+            if identifier.use == "usual":
+                at = f"{entry.path}.identifier[{position}]"
+                self.locator.add_exact(entry_uuid, "uniqueId", at)
+                return identifier
+        self._missing("identifier with use 'usual' (uniqueId)", f"{entry.path}.identifier")
+        return None
+
     def _extension(
-        self, entry: Entry, object_id: str, url: str, attribute: str, value_field: str
+        self,
+        entry: Entry,
+        object_id: str,
+        url: str,
+        attribute: str,
+        value_field: str,
+        required: bool = True,
     ) -> Any:
         """Return the value of the extension `url`, reporting it as `attribute` when missing."""
         name = url.rsplit("/", 1)[-1]
@@ -308,7 +507,8 @@ class _Mapper:
                 if value is None:
                     self._missing(f"{name} {value_field}", f"{at}.{value_field}")
                 return value
-        self._missing(f"extension {name} ({attribute})", f"{entry.path}.extension")
+        if required:
+            self._missing(f"extension {name} ({attribute})", f"{entry.path}.extension")
         return None
 
     def _extension_path(self, entry: Entry, url: str) -> str:
@@ -495,7 +695,7 @@ class _Mapper:
         return value
 
     def _missing(self, name: str, at: str) -> None:
-        message = f"{name} is required by the MHD Comprehensive Metadata profile"
+        message = f"{name} is required by the MHD {self.option} Metadata profile"
         self.issues.append(
             FhirIssue(ErrorCode.REGISTRY_METADATA_ERROR, message, at, issue_type="required")
         )
@@ -504,6 +704,10 @@ class _Mapper:
         self.issues.append(FhirIssue(ErrorCode.REGISTRY_METADATA_ERROR, message, at))
 
     def _location(self, entry: Entry, mapped: MappedSubmission) -> str:
+        if entry.method in ("PUT", "PATCH"):
+            return entry.request_url or ""
+        if entry.index in self.entry_uuids:
+            return f"{entry.resource_type}/{_bare(self.entry_uuids[entry.index])}"
         if entry is self.bundle.submission_set:
             return "List/" + _bare(mapped.submission.submission_set.entry_uuid)
         if entry in self.bundle.document_references:
@@ -514,6 +718,52 @@ class _Mapper:
         if entry.full_url and entry.full_url.lower().startswith(URN_UUID):
             return f"{entry.resource_type}/{_bare(entry.full_url.lower())}"
         return f"{entry.resource_type}/{entry.resource.id or _bare(new_uuid())}"
+
+
+def metadata_option(entry: Entry, bundle: ProvideBundle) -> str:
+    """Comprehensive or Minimal, as the resource's meta.profile declares, else as the Bundle's.
+
+    MHD 4.2.x declares the option by profile; a resource without one takes the Bundle's, and a
+    Bundle without one is held to Comprehensive, the stricter.
+    """
+    for profiles in (_profiles(entry.resource), bundle.profiles):
+        for profile in profiles:
+            if profile.startswith(MHD_PROFILE + MINIMAL + "."):
+                return MINIMAL
+            if profile.startswith(MHD_PROFILE + COMPREHENSIVE + "."):
+                return COMPREHENSIVE
+    return COMPREHENSIVE
+
+
+def _profiles(resource: Any) -> list[str]:
+    return list(resource.meta.profile or []) if resource.meta else []
+
+
+def _status(entry: Entry) -> str:
+    return "200 OK" if entry.method in ("PUT", "PATCH") else "201 Created"
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return len(value) == 36
+
+
+def _is_superseded_patch(parameters: Any) -> bool:
+    """True for IHE.MHD.Patch.Parameters: one replace of DocumentReference.status by superseded."""
+    operations = parameters.parameter or []
+    if len(operations) != 1 or operations[0].name != "operation":
+        return False
+    parts = {part.name: part for part in operations[0].part or []}
+    path, kind, value = parts.get("path"), parts.get("type"), parts.get("value")
+    return (
+        set(parts) == {"path", "type", "value"}
+        and path.valueString == "DocumentReference.status"
+        and kind.valueCode == "replace"
+        and (value.valueCode or value.valueString) == "superseded"
+    )
 
 
 @dataclass(frozen=True)

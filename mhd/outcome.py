@@ -7,7 +7,7 @@ carries the bare code in `details.text` for receivers that read only the text.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from registry.errors import ErrorCode, Issue, Severity
@@ -116,6 +116,18 @@ SUBMISSION_SET_PATHS = {
     "intendedRecipient": "extension",
 }
 
+# Where each XDS attribute of a Folder lives inside its List (MHD 3:4.5.3).
+FOLDER_PATHS = {
+    "uniqueId": "identifier",
+    "entryUUID": "identifier",
+    "availabilityStatus": "status",
+    "title": "title",
+    "patientId": "subject",
+    "codeList": "extension",
+    "comments": "note",
+    "lastUpdateTime": "date",
+}
+
 
 @dataclass
 class Locator:
@@ -174,15 +186,26 @@ def _issue(issue: FhirIssue) -> dict:
     return rendered
 
 
-def transaction_response(locations: Iterable[str]) -> dict:
-    """Render a transaction-response Bundle: one `201 Created` entry per request entry, in order."""
-    return {
-        "resourceType": "Bundle",
-        "type": "transaction-response",
-        "entry": [
-            {"response": {"status": "201 Created", "location": location}} for location in locations
-        ],
-    }
+def transaction_response(
+    locations: Iterable[str],
+    outcomes: Mapping[int, dict] | None = None,
+    statuses: Sequence[str] = (),
+) -> dict:
+    """Render a transaction-response Bundle: one entry per request entry, in order.
+
+    Each entry is `201 Created` unless `statuses` gives another (`200 OK` for an update).
+    `outcomes` holds, by entry index, an OperationOutcome to give as that entry's
+    `response.outcome` (hints and warnings about the entry, FHIR R4 Bundle.entry.response).
+    """
+    outcomes = outcomes or {}
+    entries = []
+    for index, location in enumerate(locations):
+        status = statuses[index] if index < len(statuses) else "201 Created"
+        response: dict = {"status": status, "location": location}
+        if index in outcomes:
+            response["outcome"] = outcomes[index]
+        entries.append({"response": response})
+    return {"resourceType": "Bundle", "type": "transaction-response", "entry": entries}
 
 
 def server_error(message: str) -> dict:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from gateway.config import Settings
 from mhd.bundle import parse_bundle, read_provide_bundle
-from mhd.mapping import map_submission
+from mhd.codemap import CodeMap, Translation
+from mhd.mapping import MappedSubmission, map_submission
+from mhd.national import instance_id_issues
 from mhd.outcome import BundleRejected
 from mhd.rules import check_submission
 from registry.errors import XdsError
@@ -14,26 +18,58 @@ from repository.provide import provide_and_register
 from repository.store import DocumentStore
 
 
+@dataclass
+class PreparedSubmission:
+    """A bundle read, its local codes translated, mapped to XDS and checked; nothing stored."""
+
+    mapped: MappedSubmission
+    translations: list[Translation] = field(default_factory=list)
+
+
+def prepare_submission(
+    body: bytes, *, settings: Settings, code_map: CodeMap | None = None
+) -> PreparedSubmission:
+    """Read an ITI-65 bundle up to the registry's validation; raise BundleRejected if it fails."""
+    bundle = read_provide_bundle(parse_bundle(body))
+    translated = code_map.translate(bundle) if code_map else None
+    try:
+        mapped = map_submission(bundle)
+    except BundleRejected as rejected:
+        if translated is None:
+            raise
+        raise BundleRejected([*translated.issues, *rejected.issues]) from None
+    if translated is not None and translated.issues:
+        raise BundleRejected(translated.issues)
+
+    submission = mapped.submission
+    submission.submission_set.home_community_id = settings.home_community_id
+    for item in [*submission.document_entries, *submission.folders]:
+        item.home_community_id = settings.home_community_id
+
+    issues = check_submission(submission, mapped.contents, mapped.expected)
+    national = instance_id_issues(bundle, submission.submission_set, settings)
+    if issues or national:
+        raise BundleRejected([*(mapped.locator.locate(issue) for issue in issues), *national])
+    return PreparedSubmission(mapped, translated.translations if translated else [])
+
+
 def receive_bundle(
-    body: bytes, *, settings: Settings, registry: RegistryStore, documents: DocumentStore
-) -> list[str]:
-    """Store and register an ITI-65 bundle atomically; return each entry's `Type/id`.
+    body: bytes,
+    *,
+    settings: Settings,
+    registry: RegistryStore,
+    documents: DocumentStore,
+    code_map: CodeMap | None = None,
+) -> PreparedSubmission:
+    """Store and register an ITI-65 bundle atomically; return it as stored.
 
     Raises BundleRejected, with every issue located by FHIRPath, when nothing was stored.
     """
-    mapped = map_submission(read_provide_bundle(parse_bundle(body)))
-    submission = mapped.submission
-    submission.submission_set.home_community_id = settings.home_community_id
-    for entry in submission.document_entries:
-        entry.home_community_id = settings.home_community_id
-
-    issues = check_submission(submission, mapped.contents, mapped.expected)
-    if issues:
-        raise BundleRejected(mapped.locator.locate(issue) for issue in issues)
-
+    prepared = prepare_submission(body, settings=settings, code_map=code_map)
+    mapped = prepared.mapped
     try:
         provide_and_register(
-            submission,
+            mapped.submission,
             mapped.contents,
             registry=registry,
             documents=documents,
@@ -45,4 +81,4 @@ def receive_bundle(
         )
     except XdsError as error:
         raise BundleRejected(mapped.locator.locate(issue) for issue in error.issues) from None
-    return mapped.locations
+    return prepared

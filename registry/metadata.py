@@ -95,6 +95,7 @@ class DocumentEntry:
     source_patient_info: list[str] = field(default_factory=list)
     reference_id_list: list[str] = field(default_factory=list)
     uri: str | None = None
+    limited_metadata: bool = False
     logical_id: str | None = None
     version: str | None = None
     extra_slots: dict[str, list[str]] = field(default_factory=dict)
@@ -116,6 +117,7 @@ class SubmissionSet:
     comments: str | None = None
     availability_status: str = AvailabilityStatus.APPROVED
     home_community_id: str | None = None
+    limited_metadata: bool = False
     extra_slots: dict[str, list[str]] = field(default_factory=dict)
 
 
@@ -132,6 +134,7 @@ class Folder:
     comments: str | None = None
     availability_status: str = AvailabilityStatus.APPROVED
     home_community_id: str | None = None
+    limited_metadata: bool = False
     extra_slots: dict[str, list[str]] = field(default_factory=dict)
 
 

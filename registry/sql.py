@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import fields, is_dataclass
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from types import UnionType
@@ -40,6 +41,7 @@ from registry.dtm import dtm_key
 from registry.errors import ErrorCode, Issue, XdsError
 from registry.metadata import (
     Association,
+    AssociationType,
     Author,
     Code,
     DocumentEntry,
@@ -180,6 +182,7 @@ class SqlRegistryStore(RegistryStore):
                 _insert(connection, submission, plan.associations)
                 for change in plan.status_changes:
                     _change_status(connection, change)
+                _touch_folders(connection, submission, plan.associations)
                 before_commit()
         except IntegrityError as exc:
             # Another transaction stored the same uniqueId (or the same new version) after our
@@ -642,6 +645,34 @@ def _race_issue(submission: Submission, plan: LifecyclePlan) -> Issue:
         submission.submission_set.entry_uuid,
         "uniqueId",
     )
+
+
+def _touch_folders(connection: Connection, submission: Submission, made: list[Association]) -> None:
+    """Set lastUpdateTime of each stored Folder that gains a DocumentEntry (ITI TF-3 4.2.3.4.3)."""
+    entries = {e.entry_uuid for e in submission.document_entries}
+    new_folders = {f.entry_uuid for f in submission.folders}
+    gaining = {
+        link.source_object
+        for link in [*submission.associations, *made]
+        if link.association_type == AssociationType.HAS_MEMBER
+        and link.target_object in entries
+        and link.source_object not in new_folders
+    }
+    if not gaining:
+        return
+    now = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+    for chunk in _chunks(sorted(gaining)):
+        rows = connection.execute(
+            select(folder.c.entry_uuid, folder.c.metadata).where(folder.c.entry_uuid.in_(chunk))
+        ).all()
+        for entry_uuid, text in rows:
+            data = json.loads(text)
+            data["last_update_time"] = now
+            connection.execute(
+                update(folder)
+                .where(folder.c.entry_uuid == entry_uuid)
+                .values(last_update_time=dtm_key(now), metadata=_dumps(data))
+            )
 
 
 def _change_status(connection: Connection, change: StatusChange) -> None:

@@ -8,7 +8,10 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from fhir.resources.R4B import get_fhir_model_class
+from fhir.resources.R4B.bundle import Bundle
 from httpx import Response
+from lxml import etree
 
 from gateway.app import create_app
 from gateway.config import Settings
@@ -65,3 +68,42 @@ def issues(response: Response) -> list[tuple[str, str]]:
 def stored_files(data_dir: Path) -> list[Path]:
     """Every file the document store holds, staged or promoted."""
     return [path for path in (data_dir / "documents").rglob("*") if path.is_file()]
+
+
+FHIR_XML = "application/fhir+xml"
+FORMATS = ("json", "xml")
+
+
+def as_xml(bundle: dict) -> bytes:
+    """A bundle in FHIR XML, as fhir.resources serialises it."""
+    return Bundle.model_validate(bundle).model_dump_xml()
+
+
+def send(
+    client: TestClient, bundle: dict, wire: str, path: str = "/fhir", **headers: str
+) -> tuple[Response, dict]:
+    """POST a bundle in `wire` format ("json" or "xml"); return the response and its resource."""
+    if wire == "xml":
+        content, content_type = as_xml(bundle), FHIR_XML
+    else:
+        content, content_type = encode(bundle), FHIR_JSON
+    response = client.post(path, content=content, headers={"Content-Type": content_type, **headers})
+    return response, read_resource(response)
+
+
+def read_resource(response: Response) -> dict:
+    """The FHIR resource of a response in either format, as JSON-shaped data."""
+    if response.headers["content-type"].startswith(FHIR_XML):
+        root = etree.fromstring(response.content)
+        model = get_fhir_model_class(etree.QName(root).localname)
+        return json.loads(model.model_validate_xml(response.content).model_dump_json())
+    return response.json()
+
+
+def outcome_issues(resource: dict) -> list[tuple[str, str]]:
+    """The (XDS code, FHIRPath) of every issue of an OperationOutcome resource."""
+    assert resource["resourceType"] == "OperationOutcome", resource
+    return [
+        (issue["details"]["coding"][0]["code"], (issue.get("expression") or [""])[0])
+        for issue in resource["issue"]
+    ]

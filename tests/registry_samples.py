@@ -81,6 +81,7 @@ def complete_document_entry() -> DocumentEntry:
         source_patient_info=["PID-5|Østby^Ærlig", "PID-8|F"],
         reference_id_list=["ref1^^^&1.2.3&ISO^urn:ihe:iti:xds:2013:accession"],
         uri="https://example.no/doc/1",
+        limited_metadata=True,
         logical_id=new_uuid(),
         version="2",
         extra_slots={"urn:no:nhn:custom": ["a", "b"], "urn:no:nhn:empty": []},

@@ -7,13 +7,8 @@ from lxml import etree
 from soap_messages import APPROVED, FIND_DOCUMENTS, NS, adhoc_query, envelope
 
 from gateway.mtom import parse_multipart
-from registry.ebrim import (
-    association_to_rim,
-    document_entry_to_rim,
-    folder_to_rim,
-    submission_set_to_rim,
-)
-from registry.ebrim.xml import LCM, RIM, qname
+from registry.ebrim import submit_objects_request as submit_objects_request_element
+from registry.ebrim.xml import LCM
 from registry.metadata import Submission
 
 URL = "/Registry/services/RegistryService"
@@ -27,13 +22,7 @@ NAMESPACES = {**NS, "lcm": LCM}
 
 def submit_objects_request(submission: Submission) -> str:
     """The lcm:SubmitObjectsRequest of an ITI-42 request carrying `submission`."""
-    request = etree.Element(qname(LCM, "SubmitObjectsRequest"), nsmap={"lcm": LCM, "rim": RIM})
-    objects = etree.SubElement(request, qname(RIM, "RegistryObjectList"))
-    objects.append(submission_set_to_rim(submission.submission_set))
-    objects.extend(document_entry_to_rim(entry) for entry in submission.document_entries)
-    objects.extend(folder_to_rim(folder) for folder in submission.folders)
-    objects.extend(association_to_rim(link) for link in submission.associations)
-    return etree.tostring(request, encoding="unicode")
+    return etree.tostring(submit_objects_request_element(submission), encoding="unicode")
 
 
 def register(client, submission: Submission, url: str = URL) -> httpx.Response:

@@ -59,7 +59,7 @@ class Server:
         self.log: list[str] = []
         for line in self.process.stderr:
             self.log.append(line)
-            found = re.search(r"endpoint\.ready name='([^']+)' url=(\S+)", line)
+            found = re.search(r"endpoint\.ready name='([^']+)' url=([^\s\"]+)", line)
             if found:
                 self.endpoints[found.group(1)] = found.group(2)
             if set(self.endpoints) >= ANNOUNCED:

@@ -91,3 +91,28 @@ def test_docker_compose_config_accepts_the_file():
     )
 
     assert checked.returncode == 0, checked.stderr
+
+
+def test_a_second_replica_shares_the_database_and_bucket_on_its_own_port(services):
+    xcads, replica = services["xcads"], services["xcads-replica"]
+    assert replica["environment"] == xcads["environment"]
+    assert replica["image"] == xcads["image"]
+    assert replica["ports"] == ["8081:8080"]
+    assert replica["profiles"] == ["replicas"]
+    assert replica["volumes"] != xcads["volumes"]
+
+
+def test_compose_waits_longer_than_the_shutdown_grace_and_logs_json(services):
+    for name in ("xcads", "xcads-replica"):
+        service = services[name]
+        grace = float(service["environment"]["XCADS_SHUTDOWN_GRACE_SECONDS"])
+        assert float(service["stop_grace_period"].removesuffix("s")) > grace
+        assert service["environment"]["XCADS_LOG_FORMAT"] == "json"
+
+
+def test_image_stops_on_sigterm_within_dockers_default_wait():
+    dockerfile = DOCKERFILE.read_text()
+    assert re.search(r"^STOPSIGNAL SIGTERM$", dockerfile, re.MULTILINE)
+    grace = re.search(r"^ENV XCADS_SHUTDOWN_GRACE_SECONDS=(\S+)$", dockerfile, re.MULTILINE)
+    assert grace and float(grace.group(1)) < 10
+    assert "exec xcads serve" in dockerfile

@@ -179,6 +179,22 @@ def test_association_round_trips_losslessly():
     assert association_from_rim(reparse(association_to_rim(association))) == association
 
 
+def test_limited_metadata_is_a_classification_node_and_round_trips():
+    entry = DocumentEntry("urn:uuid:5d2e2a8e-8c6b-4c1e-9d55-0b0a7a5b0008", "2.25.2", PATIENT, "a/b")
+    entry.limited_metadata = True
+    submission_set, folder = full_submission_set(), full_folder()
+    submission_set.limited_metadata = folder.limited_metadata = True
+
+    element = reparse(document_entry_to_rim(entry))
+
+    nodes = element.xpath("rim:Classification/@classificationNode", namespaces=NS)
+    assert nodes == ["urn:uuid:ab9b591b-83ab-4d03-8f5d-f93b1fb92e85"]
+    assert document_entry_from_rim(element) == entry
+    for package in (submission_set, folder):
+        to_rim = submission_set_to_rim if package is submission_set else folder_to_rim
+        assert registry_package_from_rim(reparse(to_rim(package))) == package
+
+
 def test_minimal_document_entry_round_trips_without_inventing_attributes():
     entry = DocumentEntry("urn:uuid:5d2e2a8e-8c6b-4c1e-9d55-0b0a7a5b0009", "2.25.1", PATIENT, "a/b")
 

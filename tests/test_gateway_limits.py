@@ -9,8 +9,8 @@ from fastapi.testclient import TestClient
 from lxml import etree
 
 from gateway.app import create_app
-from gateway.cli import OneLineFormatter
 from gateway.config import Settings
+from gateway.logs import TextFormatter
 
 SOAP_NS = {"s": "http://www.w3.org/2003/05/soap-envelope"}
 
@@ -67,7 +67,7 @@ def test_body_under_the_limit_passes(client):
 
 
 def test_log_lines_cannot_be_forged_with_line_breaks():
-    formatter = OneLineFormatter("%(levelname)s %(message)s")
+    formatter = TextFormatter("%(levelname)s %(message)s")
     record = logging.LogRecord(
         "xcads", logging.INFO, __file__, 1, "xca.fault action=%s", ("urn:x\nINFO forged",), None
     )

@@ -6,6 +6,7 @@ XCADS_NO_SHARED=1 says they are knowingly absent.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 from collections.abc import Iterator
@@ -13,7 +14,12 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from mhd_support import issues, make_app, post, stored_files
+from mhd_support import issues, make_app, post, send, stored_files
+
+from registry.metadata import AssociationType
+from registry.store import AssociationQuery
+
+RPLC = AssociationType.REPLACE.value
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "samples"
 NHN_SAMPLE = SHARED / "nhn" / "iti65-provide-bundle.json"
@@ -113,31 +119,132 @@ def test_ihe_multiple_sample_repeats_a_unique_id(client, data_dir):
     assert stored_files(data_dir) == []
 
 
-def test_ihe_complete_sample_uses_folders_which_are_not_supported(client, data_dir):
-    response = post(client, ihe_sample("comprehensiveProvideDocumentBundleComplete"))
+def seed_example_document_reference(client) -> str:
+    """Register the IHE example DocumentReference, which other examples relate to; its location."""
+    seed = with_resolvable_patient(ihe_sample("comprehensiveProvideDocumentBundleSimple"))
+    example = json.loads(
+        sample_bytes(IHE_SAMPLES / "DocumentReference-ex-DocumentReferenceComprehensive.json")
+    )
+    example["subject"] = {"identifier": IHE_PATIENT}
+    del example["relatesTo"]
+    attachment = example["content"][0]["attachment"]
+    attachment["url"] = seed["entry"][2]["fullUrl"]
+    del attachment["size"], attachment["hash"]
+    seed["entry"][1]["resource"] = example
+    response = post(client, seed)
+    assert response.status_code == 200, response.text
+    return response.json()["entry"][1]["response"]["location"]
 
-    assert response.status_code == 400
-    assert issues(response) == [("XDSRegistryMetadataError", "Bundle.entry[2].resource")]
-    assert stored_files(data_dir) == []
+
+def test_ihe_complete_sample_registers_its_folder(client):
+    seeded = seed_example_document_reference(client)
+    assert seeded == "DocumentReference/0c287d32-01e3-4d87-9953-9fcc9404eb21"
+    bundle = with_resolvable_patient(ihe_sample("comprehensiveProvideDocumentBundleComplete"))
+    # The example appends to `DocumentReference/ex-DocumentReferenceComprehensive`, the id that
+    # resource has on IHE's server; here it has the id this registry gave it.
+    relation = bundle["entry"][1]["resource"]["relatesTo"][0]
+    assert relation["target"]["reference"] == "DocumentReference/ex-DocumentReferenceComprehensive"
+    relation["target"]["reference"] = seeded
+
+    response = post(client, bundle)
+
+    assert response.status_code == 200, response.text
+    statuses = [entry["response"]["status"] for entry in response.json()["entry"]]
+    assert statuses == ["201 Created"] * 4
+    folder_uuid = "urn:uuid:aaaaaaaa-bbbb-cccc-dddd-e00555500004"
+    registry = client.app.state.registry
+    (folder,) = registry.folders_by_uuid([folder_uuid])
+    assert folder.title == "Example Folder with comprehensive metadata"
+    assert [code.code for code in folder.code_list] == ["225728007", "284548004"]
+    query = AssociationQuery(source_objects=[folder_uuid])
+    (membership,) = registry.find_associations(query, 10)
+    assert membership.target_object == "urn:uuid:aaaaaaaa-bbbb-cccc-dddd-e00555500002"
+    query = AssociationQuery(source_objects=["urn:uuid:aaaaaaaa-bbbb-cccc-dddd-e00555500002"])
+    (append,) = registry.find_associations(query, 10)
+    assert append.association_type == AssociationType.APPEND
+    assert append.target_object == "urn:uuid:0c287d32-01e3-4d87-9953-9fcc9404eb21"
 
 
-def test_ihe_replace_sample_patches_which_is_not_supported(client, data_dir):
-    response = post(client, ihe_sample("comprehensiveProvideDocumentBundleReplace"))
+def test_ihe_replace_sample_replaces_a_seeded_document_and_supersedes_it(client):
+    seed = with_resolvable_patient(ihe_sample("comprehensiveProvideDocumentBundleSimple"))
+    seed["entry"][1]["resource"]["masterIdentifier"]["value"] = "urn:oid:1.2.3.4.5.6.7.1"
+    seeded = post(client, seed).json()["entry"][1]["response"]["location"]
+    original = "urn:uuid:" + seeded.removeprefix("DocumentReference/")
 
-    assert response.status_code == 400
-    assert issues(response) == [("XDSRegistryMetadataError", "Bundle.entry[1].request.method")]
-    assert stored_files(data_dir) == []
+    bundle = with_resolvable_patient(ihe_sample("comprehensiveProvideDocumentBundleReplace"))
+    # The example replaces `DocumentReference/ex-documentreference`; ours is the seeded one.
+    assert bundle["entry"][1]["request"]["url"] == "DocumentReference/ex-documentreference"
+    bundle["entry"][1]["request"]["url"] = seeded
+    bundle["entry"][2]["resource"]["relatesTo"][0]["target"]["reference"] = seeded
+    # The example states a size of 24 for its 23 bytes ("Hello World Replacement").
+    attachment = bundle["entry"][2]["resource"]["content"][0]["attachment"]
+    assert (attachment["size"], len(base64.b64decode(bundle["entry"][3]["resource"]["data"]))) == (
+        24,
+        23,
+    )
+    attachment["size"] = 23
+    response = post(client, bundle)
+
+    assert response.status_code == 200, response.text
+    answers = [entry["response"] for entry in response.json()["entry"]]
+    assert [answer["status"] for answer in answers] == [
+        "201 Created",
+        "200 OK",
+        "201 Created",
+        "201 Created",
+    ]
+    assert answers[1]["location"] == seeded
+    registry = client.app.state.registry
+    (replaced,) = registry.document_entries_by_uuid([original])
+    assert replaced.availability_status.endswith("Deprecated")
+    replacement = "urn:uuid:aaaaaaaa-bbbb-cccc-eeee-e00333300002"
+    (link,) = registry.find_associations(
+        AssociationQuery(source_objects=[replacement], association_types=[RPLC]), 10
+    )
+    assert link.target_object == original
 
 
-def test_ihe_minimal_sample_lacks_comprehensive_metadata(client, data_dir):
-    response = post(client, ihe_sample("minimalProvideDocumentBundleSimple"))
+def test_ihe_minimal_sample_is_registered_with_limited_metadata(client):
+    bundle = ihe_sample("minimalProvideDocumentBundleSimple")
+    # The example's Patient has a name only; XDS needs a patient identifier to register by.
+    bundle["entry"][3]["resource"]["identifier"] = [IHE_PATIENT]
 
-    assert response.status_code == 400
-    found = issues(response)
-    for element in ("type", "category", "securityLabel", "context"):
-        assert ("XDSRegistryMetadataError", f"Bundle.entry[1].resource.{element}") in found
-    assert ("XDSUnknownPatientId", "Bundle.entry[1].resource.subject") in found
-    assert stored_files(data_dir) == []
+    response = post(client, bundle)
+
+    assert response.status_code == 200, response.text
+    example = ihe_sample("response-minimalProvideDocumentBundleSimple")
+    ours = [entry["response"] for entry in response.json()["entry"]]
+    theirs = [entry["response"] for entry in example["entry"]]
+    assert [r["status"] for r in ours] == [r["status"] for r in theirs]
+    assert [r["location"].split("/")[0] for r in ours] == [
+        r["location"].split("/")[0] for r in theirs
+    ]
+    (entry,) = client.app.state.registry.document_entries_by_uuid(
+        ["urn:uuid:aaaaaaaa-bbbb-cccc-dddd-e00111100002"]
+    )
+    assert entry.limited_metadata is True
+    assert entry.patient_id == "IHERED-994^^^&1.3.6.1.4.1.21367.13.20.1000&ISO"
+
+
+@pytest.mark.parametrize(
+    "name", ["comprehensiveProvideDocumentBundleSimple", "minimalProvideDocumentBundleSimple"]
+)
+def test_ihe_examples_are_accepted_as_fhir_xml(client, name):
+    bundle = with_resolvable_patient(ihe_sample(name))
+    for entry in bundle["entry"]:
+        if entry["resource"]["resourceType"] == "Patient":
+            entry["resource"]["identifier"] = [IHE_PATIENT]
+
+    response, answer = send(client, bundle, "xml")
+
+    assert response.status_code == 200, answer
+    assert response.headers["content-type"].startswith("application/fhir+xml")
+    assert [e["response"]["status"] for e in answer["entry"]] == ["201 Created"] * len(
+        bundle["entry"]
+    )
+    unique_id = "1.2.840.113556.1.8000.2554.53432.348.12973.17740.34205.4355.50220.62012"
+    (entry,) = client.app.state.registry.document_entries_by_unique_id([unique_id])
+    assert entry.patient_id == "IHERED-994^^^&1.3.6.1.4.1.21367.13.20.1000&ISO"
 
 
 def test_our_response_has_the_shape_of_the_ihe_response_example(client):

@@ -13,6 +13,7 @@ from registry.ebrim.objects import (
     registry_object_list,
     registry_package_from_rim,
     submission_set_to_rim,
+    submit_objects_request,
 )
 from registry.ebrim.query import adhoc_query_response, parse_adhoc_query_request
 from registry.ebrim.response import (
@@ -46,4 +47,5 @@ __all__ = [
     "registry_response",
     "status_for",
     "submission_set_to_rim",
+    "submit_objects_request",
 ]

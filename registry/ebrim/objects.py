@@ -9,7 +9,7 @@ from typing import TypeVar
 from lxml import etree
 
 from registry.ebrim import vocabulary as v
-from registry.ebrim.xml import RIM, local_name, qname, text_of
+from registry.ebrim.xml import LCM, RIM, local_name, qname, text_of
 from registry.errors import ErrorCode, Issue, XdsError
 from registry.metadata import (
     Association,
@@ -115,6 +115,9 @@ def document_entry_to_rim(entry: DocumentEntry, *, home: str | None = None) -> e
     for code in entry.event_code_list:
         _add_code(element, v.DOC_EVENT_CODE_LIST, code)
 
+    if entry.limited_metadata:
+        _add_node_classification(element, v.DOC_LIMITED_METADATA)
+
     _add_external_identifier(element, v.DOC_PATIENT_ID, entry.patient_id)
     _add_external_identifier(element, v.DOC_UNIQUE_ID, entry.unique_id)
     return element
@@ -142,6 +145,8 @@ def submission_set_to_rim(
     if submission_set.content_type_code is not None:
         _add_code(element, v.SS_CONTENT_TYPE_CODE, submission_set.content_type_code)
     _add_node_classification(element, v.SUBMISSION_SET_NODE)
+    if submission_set.limited_metadata:
+        _add_node_classification(element, v.SS_LIMITED_METADATA)
 
     _add_external_identifier(element, v.SS_UNIQUE_ID, submission_set.unique_id)
     _add_external_identifier(element, v.SS_SOURCE_ID, submission_set.source_id)
@@ -167,6 +172,8 @@ def folder_to_rim(folder: Folder, *, home: str | None = None) -> etree._Element:
     for code in folder.code_list:
         _add_code(element, v.FOLDER_CODE_LIST, code)
     _add_node_classification(element, v.FOLDER_NODE)
+    if folder.limited_metadata:
+        _add_node_classification(element, v.FOLDER_LIMITED_METADATA)
 
     _add_external_identifier(element, v.FOLDER_PATIENT_ID, folder.patient_id)
     _add_external_identifier(element, v.FOLDER_UNIQUE_ID, folder.unique_id)
@@ -254,6 +261,17 @@ def parse_registry_object_list(element: etree._Element) -> QueryResult:
     return result
 
 
+def submit_objects_request(submission: Submission) -> etree._Element:
+    """Return the lcm:SubmitObjectsRequest (ITI-42) carrying every object of a submission."""
+    request = etree.Element(qname(LCM, "SubmitObjectsRequest"), nsmap={"lcm": LCM, "rim": RIM})
+    objects = etree.SubElement(request, qname(RIM, "RegistryObjectList"))
+    objects.append(submission_set_to_rim(submission.submission_set))
+    objects.extend(document_entry_to_rim(entry) for entry in submission.document_entries)
+    objects.extend(folder_to_rim(folder) for folder in submission.folders)
+    objects.extend(association_to_rim(link) for link in submission.associations)
+    return request
+
+
 def parse_submit_objects_request(element: etree._Element) -> Submission:
     """Read an lcm:SubmitObjectsRequest (ITI-41/42) into one Submission."""
     object_list = element.find(qname(RIM, "RegistryObjectList"))
@@ -321,6 +339,7 @@ def document_entry_from_rim(element: etree._Element) -> DocumentEntry:
         _code(c, reading) for c in classifications.get(v.DOC_EVENT_CODE_LIST, [])
     ]
     entry.authors = [_author(c, reading) for c in classifications.get(v.DOC_AUTHOR, [])]
+    entry.limited_metadata = v.DOC_LIMITED_METADATA in _nodes(element)
     reading.done()
     return entry
 
@@ -336,8 +355,7 @@ def registry_package_from_rim(
     """
     identifiers = _external_identifiers(element)
     classifications = _classifications(element)
-    nodes = {c.get("classificationNode") for c in element.findall(qname(RIM, "Classification"))}
-    nodes.add(node)
+    nodes = _nodes(element) | {node}
     if v.FOLDER_NODE in nodes:
         return _folder_from_rim(element, identifiers, classifications)
     if v.SUBMISSION_SET_NODE in nodes:
@@ -406,6 +424,7 @@ def _submission_set_from_rim(
     submission_set.content_type_code = reading.one("contentTypeCode", codes)
     submission_set.authors = [_author(c, reading) for c in classifications.get(v.SS_AUTHOR, [])]
     submission_set.extra_slots = slots
+    submission_set.limited_metadata = v.SS_LIMITED_METADATA in _nodes(element)
     reading.done()
     return submission_set
 
@@ -432,6 +451,7 @@ def _folder_from_rim(
     )
     _read_common(folder, element)
     folder.extra_slots = slots
+    folder.limited_metadata = v.FOLDER_LIMITED_METADATA in _nodes(element)
     reading.done()
     return folder
 
@@ -584,11 +604,15 @@ def _external_identifiers(element: etree._Element) -> dict[str, list[str]]:
     return found
 
 
+def _nodes(element: etree._Element) -> set[str | None]:
+    return {c.get("classificationNode") for c in element.findall(qname(RIM, "Classification"))}
+
+
 def _package_nodes(element: etree._Element) -> dict[str, str]:
     nodes = {}
     for classification in element.findall(qname(RIM, "Classification")):
         node = classification.get("classificationNode")
-        if node:
+        if node and node not in v.LIMITED_METADATA_NODES:
             nodes[classification.get("classifiedObject", "")] = node
     return nodes
 

@@ -6,6 +6,15 @@ from __future__ import annotations
 SUBMISSION_SET_NODE = "urn:uuid:a54d6aa5-d40d-43f9-88c5-b4633d873bdd"
 FOLDER_NODE = "urn:uuid:d9d542f3-6cc4-48b6-8870-ea235fbc94c2"
 
+# ClassificationNodes marking an object registered with the Metadata-Limited option (ITI TF-3
+# 4.2.5.1; MHD Minimal Metadata).
+DOC_LIMITED_METADATA = "urn:uuid:ab9b591b-83ab-4d03-8f5d-f93b1fb92e85"
+SS_LIMITED_METADATA = "urn:uuid:5003a9db-8d8d-49e6-bf0c-990e34ac7707"
+FOLDER_LIMITED_METADATA = "urn:uuid:2c144a76-29a9-4b7c-af54-b25409fe7d03"
+LIMITED_METADATA_NODES = frozenset(
+    {DOC_LIMITED_METADATA, SS_LIMITED_METADATA, FOLDER_LIMITED_METADATA}
+)
+
 # DocumentEntry classification schemes.
 DOC_AUTHOR = "urn:uuid:93606bcf-9494-43ec-9b4e-a7748d1a838d"
 DOC_CLASS_CODE = "urn:uuid:41a5887f-8865-4c09-adf7-e362475b143a"

@@ -40,39 +40,43 @@ class Required:
     attribute: str
     value: Callable[[Any], object]
     relaxed_for: frozenset[Transaction] = frozenset()
+    limited: bool = False
 
+
+# `limited` marks what the Metadata-Limited option (ITI TF-3 4.1.1.1; MHD Minimal Metadata) lets
+# a sender leave out.
 
 # MHD ITI-65 Document Recipients are robust to a missing language and source patient
 # (ITI TF-2 3.65.4.1.3); Norwegian senders leave both out.
 _ROBUST_MHD = frozenset({Transaction.PROVIDE_DOCUMENT_BUNDLE})
 
 DOCUMENT_ENTRY_REQUIRED = (
-    Required("classCode", lambda e: e.class_code),
-    Required("confidentialityCode", lambda e: e.confidentiality_codes),
-    Required("creationTime", lambda e: e.creation_time),
-    Required("formatCode", lambda e: e.format_code),
+    Required("classCode", lambda e: e.class_code, limited=True),
+    Required("confidentialityCode", lambda e: e.confidentiality_codes, limited=True),
+    Required("creationTime", lambda e: e.creation_time, limited=True),
+    Required("formatCode", lambda e: e.format_code, limited=True),
     Required("hash", lambda e: e.hash),
-    Required("healthcareFacilityTypeCode", lambda e: e.healthcare_facility_type_code),
+    Required("healthcareFacilityTypeCode", lambda e: e.healthcare_facility_type_code, limited=True),
     Required("languageCode", lambda e: e.language_code, _ROBUST_MHD),
     Required("mimeType", lambda e: e.mime_type),
     Required("objectType", lambda e: e.object_type),
     Required("patientId", lambda e: e.patient_id),
-    Required("practiceSettingCode", lambda e: e.practice_setting_code),
+    Required("practiceSettingCode", lambda e: e.practice_setting_code, limited=True),
     Required("repositoryUniqueId", lambda e: e.repository_unique_id),
     Required("size", lambda e: e.size),
     Required("sourcePatientId", lambda e: e.source_patient_id, _ROBUST_MHD),
-    Required("typeCode", lambda e: e.type_code),
+    Required("typeCode", lambda e: e.type_code, limited=True),
     Required("uniqueId", lambda e: e.unique_id),
 )
 SUBMISSION_SET_REQUIRED = (
-    Required("contentTypeCode", lambda s: s.content_type_code),
+    Required("contentTypeCode", lambda s: s.content_type_code, limited=True),
     Required("patientId", lambda s: s.patient_id),
     Required("sourceId", lambda s: s.source_id),
     Required("submissionTime", lambda s: s.submission_time),
     Required("uniqueId", lambda s: s.unique_id),
 )
 FOLDER_REQUIRED = (
-    Required("codeList", lambda f: f.code_list),
+    Required("codeList", lambda f: f.code_list, limited=True),
     Required("patientId", lambda f: f.patient_id),
     Required("title", lambda f: f.title),
     Required("uniqueId", lambda f: f.unique_id),
@@ -106,6 +110,8 @@ def required_attributes(context: Context) -> list[Issue]:
     for kind, item, table in objects:
         for required in table:
             if transaction in required.relaxed_for or _present(required.value(item)):
+                continue
+            if required.limited and item.limited_metadata:
                 continue
             message = f"{kind}.{required.attribute} is required in {transaction}"
             issues.append(
