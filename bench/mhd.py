@@ -15,37 +15,22 @@ from __future__ import annotations
 
 import argparse
 import base64
-import importlib.util
 import json
 import os
 import sys
 import tempfile
 import uuid
 from pathlib import Path
-from types import ModuleType
+
+# Run as a script, this file's folder comes first on sys.path, where `mhd.py` would hide the
+# package of that name: the repository's root, with the packages measured, takes its place.
+if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 import httpx
 
-# Run as a script, this file's folder comes first on sys.path and its name would hide the `mhd`
-# package (as `registry.py` beside it would hide `registry`); the packages are what it measures.
-BENCH = Path(__file__).resolve().parent
-if sys.path and Path(sys.path[0]).resolve() == BENCH:
-    del sys.path[0]
-
-
-def _sibling(name: str) -> ModuleType:
-    """Load `bench/<name>.py` by its path, since this folder is not on sys.path."""
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-# The server, the timed client threads and the result table are bench/retrieve.py's.
-_retrieve = _sibling("retrieve")
-Figure, Server, print_table = _retrieve.Figure, _retrieve.Server, _retrieve.print_table
-timed_requests, rate_figures = _retrieve.timed_requests, _retrieve.rate_figures
+from bench.retrieve import Figure, print_table, rate_figures, timed_requests
+from bench.support import BENCH, MB, Server
 
 EXAMPLE = BENCH.parent / "examples" / "iti65-provide-bundle.json"
 EXAMPLE_UUID = "5b0e1d3c-0000-4000-8000-0000000000"
@@ -53,7 +38,6 @@ PATIENT_SYSTEM = "urn:oid:2.16.578.1.12.4.1.4.1"
 FHIR_JSON = "application/fhir+json"
 TARGET_BUNDLES_PER_SECOND = 100
 TARGET_SEARCHES_PER_SECOND = 300
-MB = 1024 * 1024
 
 
 def patient_value(number: int) -> str:

@@ -12,229 +12,38 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
-import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-# Run as a script, this file's folder comes first on sys.path; the packages measured are xcads'.
+# Run as a script, this file's folder comes first on sys.path, where `registry.py` would hide the
+# package of that name: the repository's root, with the packages measured, takes its place.
 if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-    del sys.path[0]
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 import httpx
-from lxml import etree
 
-from registry.ebrim import association_to_rim, document_entry_to_rim, submission_set_to_rim
-from registry.ebrim.xml import LCM, RIM, qname
-from registry.metadata import (
-    Association,
-    AssociationType,
-    Author,
-    Code,
-    DocumentEntry,
-    Submission,
-    SubmissionSet,
+from bench.support import (
+    CHUNK,
+    MB,
+    REPOSITORY_PATH,
+    SUCCESS,
+    XCA_PATH,
+    Provide,
+    Server,
+    generated,
+    retrieve_envelope,
 )
 
-HOME = "urn:oid:1.3.6.1.4.1.21367.13.70.200"
-REPOSITORY = "1.3.6.1.4.1.21367.13.70.200.1"
-PATIENT = "13116900216^^^&2.16.578.1.12.4.1.4.1&ISO"
-REPOSITORY_PATH = "/Repository/services/RepositoryService"
-XCA_PATH = "/XCA/services/RespondingGatewayService"
-PROVIDE = "urn:ihe:iti:2007:ProvideAndRegisterDocumentSet-b"
-RETRIEVE = "urn:ihe:iti:2007:CrossGatewayRetrieve"
-SUCCESS = b"urn:oasis:names:tc:ebxml-regrep:ResponseStatusType:Success"
-SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
-WSA = "http://www.w3.org/2005/08/addressing"
-XDS = "urn:ihe:iti:xds-b:2007"
-XOP = "http://www.w3.org/2004/08/xop/include"
-CHUNK = 64 * 1024
-MB = 1024 * 1024
 TARGET_GROWTH_MB = 64
 TARGET_SUBMISSIONS_PER_SECOND = 100
-
-
-# --- The server --------------------------------------------------------------------------------
-
-
-class Server:
-    """`xcads serve` on the embedded default, in a folder of its own."""
-
-    def __init__(self, data_dir: Path, max_request_bytes: int) -> None:
-        env = {
-            **os.environ,
-            "XCADS_HOME_COMMUNITY_ID": HOME,
-            "XCADS_REPOSITORY_UNIQUE_ID": REPOSITORY,
-            "XCADS_MAX_REQUEST_BYTES": str(max_request_bytes),
-        }
-        for name in ("XCADS_DATABASE_URL", "XCADS_REPOSITORY_URL", "XCADS_PROFILE"):
-            env.pop(name, None)
-        command = [sys.executable, "-m", "gateway.cli", "serve", "--port", "0"]
-        self.process = subprocess.Popen(
-            [*command, "--data-dir", str(data_dir)], env=env, stderr=subprocess.PIPE, text=True
-        )
-        self.base = ""
-        for line in self.process.stderr:
-            found = re.search(r"endpoint\.ready name='health' url=(\S+)", line)
-            if found:
-                self.base = found.group(1).removesuffix("/health")
-                break
-        if not self.base:
-            raise SystemExit("xcads serve did not start")
-        # One log line per request: keep reading so the pipe never fills.
-        threading.Thread(target=self.process.stderr.read, daemon=True).start()
-
-    def memory(self) -> tuple[int, int]:
-        """(VmRSS, VmHWM) of the server process, in bytes."""
-        status = Path(f"/proc/{self.process.pid}/status").read_text()
-        values = dict(re.findall(r"^(VmRSS|VmHWM):\s+(\d+) kB", status, re.MULTILINE))
-        return int(values["VmRSS"]) * 1024, int(values["VmHWM"]) * 1024
-
-    def reset_peak(self) -> bool:
-        """Start VmHWM afresh from VmRSS (Linux clear_refs); False where that is not allowed."""
-        try:
-            Path(f"/proc/{self.process.pid}/clear_refs").write_text("5")
-        except OSError:
-            return False
-        return True
-
-    def stop(self) -> None:
-        """Stop the process."""
-        self.process.terminate()
-        self.process.wait(timeout=30)
-
-
-# --- Messages ----------------------------------------------------------------------------------
-
-
-def provide_envelope(document_id: str, content_id: str, submission: Submission) -> bytes:
-    """An ITI-41 envelope whose one Document is the MIME part `content_id`."""
-    root = etree.Element(qname(SOAP12, "Envelope"), nsmap={"env": SOAP12, "wsa": WSA})
-    header = etree.SubElement(root, qname(SOAP12, "Header"))
-    etree.SubElement(header, qname(WSA, "Action")).text = PROVIDE
-    etree.SubElement(header, qname(WSA, "MessageID")).text = uuid.uuid4().urn
-    body = etree.SubElement(root, qname(SOAP12, "Body"))
-    request = etree.SubElement(
-        body, qname(XDS, "ProvideAndRegisterDocumentSetRequest"), nsmap={"xds": XDS, "xop": XOP}
-    )
-    submit = etree.SubElement(request, qname(LCM, "SubmitObjectsRequest"), nsmap={"lcm": LCM})
-    objects = etree.SubElement(submit, qname(RIM, "RegistryObjectList"), nsmap={"rim": RIM})
-    objects.append(submission_set_to_rim(submission.submission_set))
-    objects.extend(document_entry_to_rim(entry) for entry in submission.document_entries)
-    objects.extend(association_to_rim(link) for link in submission.associations)
-    document = etree.SubElement(request, qname(XDS, "Document"), id=document_id)
-    etree.SubElement(document, qname(XOP, "Include"), href=f"cid:{content_id}")
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
-
-
-def one_document(mime_type: str = "application/pdf") -> tuple[Submission, DocumentEntry]:
-    """A submission of one DocumentEntry with the metadata ITI-41 requires."""
-    entry = DocumentEntry(
-        entry_uuid=uuid.uuid4().urn,
-        unique_id=f"2.25.{uuid.uuid4().int}",
-        patient_id=PATIENT,
-        source_patient_id=PATIENT,
-        mime_type=mime_type,
-        class_code=Code("A00-1", "2.16.578.1.12.4.1.1.9602", "Epikrise"),
-        type_code=Code("J01-2", "2.16.578.1.12.4.1.1.9603", "Epikrise fra sykehus"),
-        format_code=Code("urn:ihe:iti:xds:2017:mimeTypeSufficient", "1.3.6.1.4.1.19376.1.2.3"),
-        healthcare_facility_type_code=Code("86.211", "2.16.578.1.12.4.1.1.1303", "Sykehus"),
-        practice_setting_code=Code("ALL", "2.16.578.1.12.4.1.1.8451", "Allmennmedisin"),
-        confidentiality_codes=[Code("N", "2.16.840.1.113883.5.25", "Normal")],
-        language_code="nb-NO",
-        creation_time="20240102030405",
-        title="Benchmark",
-        authors=[Author(person="^Lege^Bench")],
-    )
-    submission_set = SubmissionSet(
-        entry_uuid=uuid.uuid4().urn,
-        unique_id=f"2.25.{uuid.uuid4().int}",
-        source_id="1.3.6.1.4.1.21367.13.70.200.9",
-        patient_id=PATIENT,
-        submission_time="20240102030500",
-        content_type_code=Code("A00-1", "2.16.578.1.12.4.1.1.9602", "Epikrise"),
-        authors=[Author(person="^Lege^Bench")],
-    )
-    association = Association(
-        entry_uuid=uuid.uuid4().urn,
-        association_type=AssociationType.HAS_MEMBER,
-        source_object=submission_set.entry_uuid,
-        target_object=entry.entry_uuid,
-        submission_set_status="Original",
-    )
-    return Submission(submission_set, [entry], associations=[association]), entry
-
-
-@dataclass
-class Provide:
-    """An ITI-41 MTOM request, its body produced piece by piece."""
-
-    entry: DocumentEntry
-    head: bytes
-    tail: bytes
-    content_type: str
-
-    @classmethod
-    def of(cls, mime_type: str = "application/pdf") -> Provide:
-        submission, entry = one_document(mime_type)
-        boundary = f"MIMEBoundary_{uuid.uuid4().hex}"
-        content_id = f"{uuid.uuid4().hex}@bench"
-        envelope = provide_envelope(entry.entry_uuid, content_id, submission)
-        head = (
-            f"--{boundary}\r\nContent-Type: application/xop+xml; charset=UTF-8; "
-            'type="application/soap+xml"\r\nContent-ID: <root@bench>\r\n\r\n'
-        ).encode()
-        head += (
-            envelope
-            + (
-                f"\r\n--{boundary}\r\nContent-Type: {mime_type}\r\n"
-                f"Content-Transfer-Encoding: binary\r\nContent-ID: <{content_id}>\r\n\r\n"
-            ).encode()
-        )
-        content_type = (
-            f'multipart/related; boundary="{boundary}"; type="application/xop+xml"; '
-            'start="<root@bench>"; start-info="application/soap+xml"'
-        )
-        return cls(entry, head, f"\r\n--{boundary}--\r\n".encode(), content_type)
-
-    def body(self, document: Iterator[bytes]) -> Iterator[bytes]:
-        """The request body around the document's bytes."""
-        yield self.head
-        yield from document
-        yield self.tail
-
-
-def generated(size: int, digest: hashlib._Hash) -> Iterator[bytes]:
-    """`size` bytes of a repeating pattern, hashed into `digest` as they are made."""
-    pattern = bytes(range(256)) * (CHUNK // 256)
-    sent = 0
-    while sent < size:
-        chunk = pattern[: min(CHUNK, size - sent)]
-        digest.update(chunk)
-        sent += len(chunk)
-        yield chunk
-
-
-def retrieve_envelope(unique_id: str) -> bytes:
-    """An ITI-39 request for one document."""
-    return (
-        f"<env:Envelope xmlns:env='{SOAP12}' xmlns:wsa='{WSA}'><env:Header>"
-        f"<wsa:Action>{RETRIEVE}</wsa:Action><wsa:MessageID>{uuid.uuid4().urn}</wsa:MessageID>"
-        f"</env:Header><env:Body><xds:RetrieveDocumentSetRequest xmlns:xds='{XDS}'>"
-        f"<xds:DocumentRequest><xds:HomeCommunityId>{HOME}</xds:HomeCommunityId>"
-        f"<xds:RepositoryUniqueId>{REPOSITORY}</xds:RepositoryUniqueId>"
-        f"<xds:DocumentUniqueId>{unique_id}</xds:DocumentUniqueId></xds:DocumentRequest>"
-        "</xds:RetrieveDocumentSetRequest></env:Body></env:Envelope>"
-    ).encode()
 
 
 # --- Measurements ------------------------------------------------------------------------------

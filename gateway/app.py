@@ -37,6 +37,10 @@ log = logging.getLogger("xcads.gateway")
 ENDPOINTS = (
     ("ITI-65 Provide Document Bundle", "/fhir"),
     ("ITI-65 validation without storing", "/fhir/Bundle/$validate"),
+    ("ITI-67 Find Document References", "/fhir/DocumentReference"),
+    ("ITI-66 Find Document Lists", "/fhir/List"),
+    ("ITI-68 Retrieve Document", "/mhd/documents/{uniqueId}"),
+    ("FHIR CapabilityStatement", "/fhir/metadata"),
     ("ITI-38/ITI-39 XCA Responding Gateway", "/XCA/services/RespondingGatewayService"),
     ("ITI-18/ITI-42 Document Registry", "/Registry/services/RegistryService"),
     ("ITI-41/ITI-43/ITI-86 Document Repository", "/Repository/services/RepositoryService"),

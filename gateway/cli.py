@@ -1,4 +1,5 @@
-"""The `xcads` command line: serve, migrate and repair; query, retrieve and submit as a client."""
+"""The `xcads` command line: serve, migrate and repair; query, retrieve and submit as a client;
+conformance."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import uvicorn
 
+from conformance.cli import add_commands as add_conformance_commands
 from conformance.client.commands import add_client_commands
 from gateway.app import ENDPOINTS, create_app, open_documents
 from gateway.config import Settings
@@ -124,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     repair_parser.set_defaults(run=repair)
 
     add_client_commands(commands)
+    add_conformance_commands(commands)
     return parser
 
 

@@ -50,7 +50,7 @@ class RegistryAction:
 
     body: str
     response_action: str
-    run: Callable[[etree._Element, Exchange], etree._Element]
+    run: Callable[[etree._Element, Exchange], etree._Element | bytes]
 
     def __call__(self, exchange: Exchange) -> Response:
         """Check the body, do the work, answer with the response action."""
@@ -58,7 +58,7 @@ class RegistryAction:
         return reply(exchange, self.run(body, exchange), self.response_action)
 
 
-def registry_stored_query(body: etree._Element, exchange: Exchange) -> etree._Element:
+def registry_stored_query(body: etree._Element, exchange: Exchange) -> etree._Element | bytes:
     """ITI-18: the stored queries of ITI-38; a named community is not checked, only echoed."""
     return answer_stored_query(exchange, log=log, event="iti18.query", cross_community=False)
 

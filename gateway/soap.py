@@ -222,7 +222,7 @@ def _endpoint_reference(block: etree._Element) -> EndpointReference:
 
 
 def envelope(
-    body: etree._Element,
+    body: etree._Element | None,
     *,
     action: str,
     relates_to: str | None = None,
@@ -245,13 +245,25 @@ def envelope(
             block = copy.deepcopy(parameter)
             block.set(qname(WSA, "IsReferenceParameter"), "true")
             header.append(block)
-    etree.SubElement(root, qname(SOAP12, "Body")).append(body)
+    content = etree.SubElement(root, qname(SOAP12, "Body"))
+    if body is not None:
+        content.append(body)
     return root
 
 
 def serialize(root: etree._Element) -> bytes:
     """Return an envelope as UTF-8 bytes with an XML declaration."""
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+def serialize_with_body(root: etree._Element, body: bytes) -> bytes:
+    """Serialize an envelope made with no body element, putting `body` (the UTF-8 bytes of one
+    element, its namespaces declared on it) into its Body."""
+    # The Body follows the Header, so its empty tag is the last one written.
+    head, empty_body, tail = serialize(root).rpartition(b"<env:Body/>")
+    if not empty_body:
+        raise ValueError("the envelope's Body is not empty")
+    return b"%s<env:Body>%s</env:Body>%s" % (head, body, tail)
 
 
 def content_type(action: str | None = None) -> str:

@@ -299,28 +299,43 @@ def expect_body(request: SoapRequest, tag: str) -> etree._Element:
     return request.body
 
 
-def response_envelope(exchange: Exchange, body: etree._Element, action: str) -> etree._Element:
-    """Wrap `body` in the response envelope: RelatesTo the request, To its ReplyTo if async."""
-    metrics.note_response(body)
+def response_envelope(
+    exchange: Exchange, body: etree._Element | None, action: str
+) -> etree._Element:
+    """Wrap `body` in the response envelope: RelatesTo the request, To its ReplyTo if async.
+
+    Without `body` the Body is left empty for a body serialized already (`response_message`),
+    which is only ever a successful AdhocQueryResponse, so there is no failure to note.
+    """
+    if body is not None:
+        metrics.note_response(body)
     to = exchange.routing.reply_to if exchange.routing else None
     return soap.envelope(body, action=action, relates_to=exchange.request.message_id, to=to)
 
 
-def reply(exchange: Exchange, body: etree._Element, action: str) -> Response:
+def response_message(exchange: Exchange, body: etree._Element | bytes, action: str) -> bytes:
+    """The response envelope with `body` in it, serialized; `body` may be serialized already."""
+    if isinstance(body, bytes):
+        return soap.serialize_with_body(response_envelope(exchange, None, action), body)
+    return soap.serialize(response_envelope(exchange, body, action))
+
+
+def reply(exchange: Exchange, body: etree._Element | bytes, action: str) -> Response:
     """Answer with `body` in an envelope; MTOM if the request came as MTOM."""
     if exchange.mtom:
         # ITI TF-2x V.3.6: a request sent as MTOM is answered as MTOM.
         return mtom_reply(exchange, body, action, [])
-    envelope = response_envelope(exchange, body, action)
-    return Response(soap.serialize(envelope), media_type=soap.content_type(action))
+    return Response(response_message(exchange, body, action), media_type=soap.content_type(action))
 
 
 def mtom_reply(
-    exchange: Exchange, body: etree._Element, action: str, attachments: Iterable[Attachment]
+    exchange: Exchange,
+    body: etree._Element | bytes,
+    action: str,
+    attachments: Iterable[Attachment],
 ) -> Response:
     """Answer with `body` and `attachments` as MTOM; documents are read only while streaming."""
-    envelope = response_envelope(exchange, body, action)
-    message = MtomMessage(soap.serialize(envelope), list(attachments), action)
+    message = MtomMessage(response_message(exchange, body, action), list(attachments), action)
     return StreamingResponse(message.stream(), media_type=message.content_type)
 
 

@@ -13,6 +13,7 @@ from gateway.soap_endpoint import Exchange, expect_body
 from registry.ebrim import (
     ResponseStatus,
     adhoc_query_response,
+    adhoc_query_response_xml,
     parse_adhoc_query_request,
     status_for,
 )
@@ -53,8 +54,11 @@ QUERIES_WITHOUT_PATIENT = frozenset(
 
 def answer_stored_query(
     exchange: Exchange, *, log: logging.Logger, event: str, cross_community: bool
-) -> etree._Element:
+) -> etree._Element | bytes:
     """Run the request's stored query; return its AdhocQueryResponse and log `event`.
+
+    A response with results comes serialized already (`adhoc_query_response_xml`), one with
+    errors as an element.
 
     Across communities (ITI-38) a query naming another community fails with XDSUnknownCommunity,
     a query without a patient id that names none with XDSMissingHomeCommunityId, and every
@@ -85,7 +89,7 @@ def answer_stored_query(
     else:
         result = _with_repository(result, settings.repository_unique_id)
         results = len(result)
-        response = adhoc_query_response(
+        response = adhoc_query_response_xml(
             ResponseStatus.SUCCESS,
             result,
             return_type=return_type,

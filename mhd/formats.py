@@ -105,7 +105,7 @@ def xml_to_json(body: bytes) -> bytes:
         raise BundleRejected([_structure(message)])
     try:
         model = get_fhir_model_class(name)
-    except KeyError:
+    except (KeyError, ValueError):
         raise BundleRejected([_structure(f"{name!r} is not a FHIR R4 resource")]) from None
     try:
         resource = model.model_validate_xml(etree.tostring(root))
@@ -113,7 +113,10 @@ def xml_to_json(body: bytes) -> bytes:
         raise BundleRejected(
             _structure(e["msg"], _path(name, e["loc"])) for e in error.errors()
         ) from None
-    except (ValueError, TypeError, etree.LxmlError) as error:
+    except KeyError as error:
+        message = f"the XML is not a FHIR {name}: {error} is not an element where it stands"
+        raise BundleRejected([_structure(message)]) from None
+    except (ValueError, TypeError, AttributeError, IndexError, etree.LxmlError) as error:
         raise BundleRejected([_structure(f"the XML is not a FHIR {name}: {error}")]) from None
     return resource.model_dump_json(exclude_none=True).encode("utf-8")
 

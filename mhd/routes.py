@@ -61,10 +61,11 @@ async def provide_document_bundle(request: Request) -> Response:
 
     locations = received.mapped.locations
     log.info(
-        "iti65.stored entries=%d ms=%.1f translated=%d",
+        "iti65.stored entries=%d ms=%.1f translated=%d sent=%s",
         len(locations),
         _ms(started),
         len(received.translations),
+        (format_of(request.headers.get("content-type")) or FhirFormat.JSON).name.lower(),
     )
     outcomes = translation_outcomes(received.translations)
     answer = transaction_response(locations, outcomes, received.mapped.statuses)

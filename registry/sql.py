@@ -88,6 +88,11 @@ _OBJECT_TABLES = (
 # Bound parameters per statement stay well under SQLite's and PostgreSQL's limits.
 _CHUNK = 500
 _SQLITE_BUSY_TIMEOUT_S = 30
+# Connections kept open: more than the requests usually in flight, so that a busy service reuses
+# them instead of opening and closing overflow connections (a new PostgreSQL connection costs
+# milliseconds); at most as many as the worker threads that handle requests (40).
+_POOL_SIZE = 10
+_POOL_OVERFLOW = 30
 
 
 def normalize_url(url: str) -> str:
@@ -102,7 +107,9 @@ def create_registry_engine(url: str) -> Engine:
     """Return an engine for `url`, set up for many threads; creates a SQLite file's folder."""
     parsed = make_url(normalize_url(url))
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(parsed, pool_pre_ping=True)
+        return create_engine(
+            parsed, pool_pre_ping=True, pool_size=_POOL_SIZE, max_overflow=_POOL_OVERFLOW
+        )
 
     database = parsed.database or ""
     if database in ("", ":memory:"):
@@ -115,6 +122,8 @@ def create_registry_engine(url: str) -> Engine:
         engine = create_engine(
             parsed,
             connect_args={"check_same_thread": False, "timeout": _SQLITE_BUSY_TIMEOUT_S},
+            pool_size=_POOL_SIZE,
+            max_overflow=_POOL_OVERFLOW,
         )
     _configure_sqlite(engine)
     return engine
@@ -898,23 +907,30 @@ _NESTED: tuple[type, ...] = (Code, Author)
 
 
 def _revive(cls: type[T], data: dict[str, Any]) -> T:
-    values = {}
-    for name, nested, many in _revival_plan(cls):
-        if name not in data:
-            continue
-        value = data[name]
-        if nested is not None and value is not None:
-            value = [_revive(nested, v) for v in value] if many else _revive(nested, value)
-        values[name] = value
+    names, nested = _revival_plan(cls)
+    # `data` is fresh from json.loads, so it is changed in place; keys of fields since dropped
+    # are left out.
+    values = data if data.keys() <= names else {k: v for k, v in data.items() if k in names}
+    for name, nested_cls, many in nested:
+        value = values.get(name)
+        if value is not None:
+            values[name] = (
+                [_revive(nested_cls, v) for v in value] if many else _revive(nested_cls, value)
+            )
     return cls(**values)
 
 
 @cache
-def _revival_plan(cls: type) -> tuple[tuple[str, type | None, bool], ...]:
-    """Per field of `cls`: its name, the nested class its JSON holds (if any), and if a list."""
+def _revival_plan(cls: type) -> tuple[frozenset[str], tuple[tuple[str, type, bool], ...]]:
+    """The field names of `cls`, and per field holding Codes or Authors: its name, that class,
+    and whether it is a list."""
     # Worked out once per class: reading type hints for every value was most of a query's time.
     hints = get_type_hints(cls)
-    return tuple((f.name, *_nested_class(hints[f.name])) for f in fields(cls))
+    nested = ((f.name, *_nested_class(hints[f.name])) for f in fields(cls))
+    return (
+        frozenset(f.name for f in fields(cls)),
+        tuple((name, item, many) for name, item, many in nested if item is not None),
+    )
 
 
 def _nested_class(hint: Any) -> tuple[type | None, bool]:

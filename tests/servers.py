@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import uvicorn
 
 from gateway.app import ENDPOINTS
 
@@ -18,6 +24,29 @@ PERSON_ID_AUTHORITY = "2.16.578.1.12.4.1.4.1"
 SOAP = "application/soap+xml; charset=utf-8"
 # Every endpoint the service announces once it listens.
 ANNOUNCED = {name for name, _ in ENDPOINTS}
+
+
+@contextmanager
+def threaded_uvicorn(app, lifespan: str = "auto") -> Iterator[str]:
+    """Serve an ASGI app with uvicorn on a free 127.0.0.1 port in a thread; yields its URL."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, lifespan=lifespan, log_level="warning"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
 
 
 class Server:
@@ -65,8 +94,14 @@ class Server:
             if set(self.endpoints) >= ANNOUNCED:
                 break
         assert set(self.endpoints) >= ANNOUNCED, "".join(self.log)
+        # Keep reading the log: a full pipe would block the server at its next log line.
+        threading.Thread(target=self._drain, daemon=True).start()
         self.base = self.endpoints["health"].removesuffix("/health")
         self.http = httpx.Client(base_url=self.base, timeout=30)
+
+    def _drain(self) -> None:
+        for line in self.process.stderr:
+            self.log.append(line)
 
     def stop(self) -> None:
         """Stop the process and close the client."""

@@ -6,15 +6,14 @@ from __future__ import annotations
 import json
 import logging
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from lxml import etree
+from servers import threaded_uvicorn
 from test_xca import (
     HOME,
     NS,
@@ -110,21 +109,9 @@ def broken_receiver() -> Iterator[Receiver]:
 
 
 def _serve(receiver: Receiver) -> Iterator[Receiver]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    config = uvicorn.Config(receiver, host="127.0.0.1", port=port, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "the receiver did not start"
-        time.sleep(0.02)
-    receiver.url = f"http://127.0.0.1:{port}"
-    yield receiver
-    server.should_exit = True
-    thread.join(timeout=10)
+    with threaded_uvicorn(receiver) as url:
+        receiver.url = url
+        yield receiver
 
 
 # --- The gateway under test --------------------------------------------------------------------

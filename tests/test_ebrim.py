@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from copy import deepcopy
 
 import pytest
@@ -21,6 +22,8 @@ from registry.ebrim import (
     parse_registry_object_list,
     parse_submit_objects_request,
     parse_xml,
+    registry_object_list,
+    registry_object_list_xml,
     registry_package_from_rim,
     registry_response,
     status_for,
@@ -300,6 +303,80 @@ def test_every_id_on_a_returned_object_is_a_urn_uuid():
     ids = element.xpath("descendant-or-self::*/@id")
     assert ids and all(value.startswith("urn:uuid:") for value in ids)
     assert element.get("id") == "urn:uuid:5d2e2a8e-8c6b-4c1e-9d55-0b0a7a5b0001"
+
+
+def test_child_ids_are_name_based_uuids_of_the_object_scheme_and_position():
+    # The ids of earlier releases: a gateway that cached a Classification id still finds it.
+    entry = full_document_entry()
+    entry.entry_uuid = "urn:uuid:5d2e2a8e-8c6b-4c1e-9d55-0b0a7a5b0001"
+    namespace = uuid.UUID("0b6f6c0e-5e0b-4c1e-9d2a-7c3f1f1e2a10")
+
+    element = document_entry_to_rim(entry)
+
+    classifications = element.findall("rim:Classification", NS)
+    identifiers = element.findall("rim:ExternalIdentifier", NS)
+    assert len(classifications) >= 8 and len(identifiers) == 2
+    for position, classification in enumerate(classifications):
+        name = f"{entry.entry_uuid}|{classification.get('classificationScheme')}|{position}"
+        assert classification.get("id") == uuid.uuid5(namespace, name).urn
+    for identifier in identifiers:
+        name = f"{entry.entry_uuid}|{identifier.get('identificationScheme')}"
+        assert identifier.get("id") == uuid.uuid5(namespace, name).urn
+
+
+# Every character that XML escapes somewhere, line breaks, an empty value and non-ASCII text.
+AWKWARD = "a&b <c> \"d\" 'e' f\ng\rh\ti ]]> æøå \u2028"
+
+
+def test_written_text_is_what_lxml_writes_of_it():
+    entry = full_document_entry()
+    entry.title, entry.comments = AWKWARD, ""
+    entry.extra_slots = {"urn:example:awkward": [AWKWARD, ""]}
+    entry.event_code_list = [Code(AWKWARD, AWKWARD, AWKWARD)]
+    entry.authors = [Author(person=AWKWARD)]
+    association = full_association()
+    association.extra_slots = {"urn:example:awkward": [AWKWARD]}
+    result = QueryResult(
+        document_entries=[entry],
+        submission_sets=[full_submission_set()],
+        folders=[full_folder()],
+        associations=[association],
+    )
+
+    for object_refs in (False, True):
+        text = registry_object_list_xml(result, home=HOME, object_refs=object_refs, declare=True)
+
+        element = registry_object_list(result, home=HOME, object_refs=object_refs)
+        assert etree.tostring(element, encoding="unicode") == text
+    values = document_entry_to_rim(entry).findall(
+        "rim:Slot[@name='urn:example:awkward']/rim:ValueList/rim:Value", NS
+    )
+    assert [value.text or "" for value in values] == [AWKWARD, ""]
+    assert (
+        document_entry_to_rim(entry).find("rim:Name/rim:LocalizedString", NS).get("value")
+        == AWKWARD
+    )
+
+
+def test_text_without_declaration_fits_inside_a_query_response():
+    result = QueryResult(document_entries=[full_document_entry()])
+    response = adhoc_query_response(ResponseStatus.SUCCESS, result, home=HOME)
+
+    text = registry_object_list_xml(result, home=HOME, declare=False)
+
+    assert text.startswith("<rim:RegistryObjectList>")
+    assert etree.tostring(response, encoding="unicode").endswith(
+        f"{text}</query:AdhocQueryResponse>"
+    )
+
+
+@pytest.mark.parametrize("character", ["\x00", "\x01", "\x1f", "\ufffe"])
+def test_characters_xml_does_not_allow_are_refused_not_written(character):
+    entry = full_document_entry()
+    entry.title = f"before{character}after"
+
+    with pytest.raises(ValueError):
+        registry_object_list_xml(QueryResult(document_entries=[entry]), declare=True)
 
 
 def test_serialization_is_deterministic():

@@ -149,12 +149,13 @@ def test_accepts_the_base_url_with_a_trailing_slash(client):
     assert response.status_code == 200, response.text
 
 
-def test_logs_iti65_stored_without_patient_data(client, caplog):
+def test_logs_iti65_stored_without_patient_data(client, caplog, wire):
     with caplog.at_level(logging.INFO, logger="xcads.mhd"):
         assert post(client, fixture_bundle("nhn")).status_code == 200
 
     (record,) = [r for r in caplog.records if r.name == "xcads.mhd"]
     assert record.getMessage().startswith("iti65.stored entries=4 ms=")
+    assert record.getMessage().endswith(f" sent={wire}")
     assert "01017000001" not in caplog.text
     assert "TESTESEN" not in caplog.text
 

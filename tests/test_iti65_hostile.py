@@ -65,3 +65,40 @@ def test_nesting_beyond_the_limit_is_rejected_before_validation(client):
 
     assert response.status_code == 400
     assert "deeper" in response.json()["issue"][0]["diagnostics"]
+
+
+_XML_HEAD = "<Bundle xmlns='http://hl7.org/fhir'><type value='transaction'/>"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        _XML_HEAD + "<foo value='x'/></Bundle>",
+        _XML_HEAD + "<entry><resource><List><entry><item><zzz/></item></entry></List>"
+        "</resource></entry></Bundle>",
+        _XML_HEAD + "<entry><resource><Binary><data value='!!'/></Binary></resource></entry>"
+        "</Bundle>",
+        _XML_HEAD + "<timestamp value='not a time'/></Bundle>",
+        "<Patient xmlns='http://hl7.org/fhir'><id value='x'/></Patient>",
+        "<Nothing xmlns='http://hl7.org/fhir'/>",
+        "\ufeff",
+        "",
+    ],
+    ids=[
+        "unknown-element",
+        "unknown-nested-element",
+        "bad-base64",
+        "bad-instant",
+        "not-a-bundle",
+        "not-a-resource",
+        "bom-only",
+        "empty",
+    ],
+)
+def test_malformed_fhir_xml_is_a_400_operation_outcome(client, tmp_path, body):
+    headers = {"Content-Type": "application/fhir+xml", "Accept": "application/fhir+json"}
+    response = client.post("/fhir", content=body.encode("utf-8"), headers=headers)
+
+    assert response.status_code == 400, response.text
+    assert issues(response)[0][0] == "XDSRegistryMetadataError"
+    assert stored_files(tmp_path / "data") == []

@@ -4,18 +4,15 @@ and an ITI-43 retrieve from the store to the socket, without the server holding 
 from __future__ import annotations
 
 import hashlib
-import socket
-import threading
-import time
 import tracemalloc
 from collections.abc import Iterator
 
 import httpx
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from registry_support import submit_objects_request
 from repository_support import SUCCESS, provide_request, retrieve_request
+from servers import threaded_uvicorn
 from validation_samples import document_entry, submission
 
 from gateway.app import create_app
@@ -41,19 +38,8 @@ def served(tmp_path) -> Iterator[str]:
         max_envelope_bytes=1024 * 1024,
     )
     app = create_app(settings)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with threaded_uvicorn(app) as url:
+        yield url
     app.state.registry.close()
 
 

@@ -16,6 +16,8 @@ import pytest
 from fastapi.testclient import TestClient
 from mhd_support import issues, make_app, post, send, stored_files
 
+from gateway.app import create_app
+from gateway.config import Settings
 from registry.metadata import AssociationType
 from registry.store import AssociationQuery
 
@@ -82,6 +84,30 @@ def test_nhn_sample_is_stored_as_sent(client):
     assert entry.hash == "bbda955a089478dd6c0e9c54ac72cfc76c752cc7"
     assert entry.size == 81133
     assert entry.creation_time == "20260310142518"
+
+
+def test_nhn_sample_under_the_norwegian_profile_names_its_own_oids(tmp_path):
+    body = sample_bytes(NHN_SAMPLE)
+    norway = {"profile": "norway", "accept_synthetic_ids": True}
+
+    with TestClient(create_app(Settings(data_dir=tmp_path / "a", **norway))) as client:
+        response = post(client, body)
+    assert response.status_code == 400
+    assert [code for code, _ in issues(response)] == [
+        "XDSRegistryMetadataError",
+        "XDSUnknownCommunity",
+    ]
+
+    # The OIDs the sample names: sourceId 1.1, homeCommunityId 2.16.578.1.12.4.5.100.1.1.
+    settings = Settings(
+        data_dir=tmp_path / "b",
+        home_community_id="2.16.578.1.12.4.5.100.1.1",
+        source_ids="1.1",
+        **norway,
+    )
+    with TestClient(create_app(settings)) as client:
+        response = post(client, body)
+    assert response.status_code == 200, response.text
 
 
 def test_ihe_samples_name_a_patient_this_recipient_cannot_resolve(client, data_dir):

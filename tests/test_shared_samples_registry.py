@@ -70,6 +70,9 @@ def test_nhn_bundle_passes_the_norwegian_profile_with_its_synthetic_patient(
         database_url=registry_url,
         profile="norway",
         accept_synthetic_ids=accept_synthetic_ids,
+        # The sourceId and homeCommunityId the sample names (ITI-65 checks them under norway).
+        home_community_id="2.16.578.1.12.4.5.100.1.1",
+        source_ids="1.1",
     )
     with TestClient(create_app(settings)) as client:
         response = client.post(

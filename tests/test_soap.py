@@ -8,11 +8,13 @@ import pytest
 from lxml import etree
 
 from gateway.soap import (
+    EndpointReference,
     FaultCode,
     SoapFault,
     fault,
     parse_envelope,
     response,
+    serialize_with_body,
 )
 from gateway.soap import envelope as soap_envelope
 
@@ -272,3 +274,17 @@ def test_fault_with_a_subsubcode_nests_it():
         "InvalidAddressingHeader",
         "OnlyAnonymousAddressSupported",
     ]
+
+
+def test_serialized_body_goes_into_the_body_even_after_a_header_like_it():
+    # A reference parameter echoed into the Header may be any element, an empty env:Body too.
+    parameter = etree.Element(f"{{{SOAP12}}}Body", nsmap={"env": SOAP12})
+    to = EndpointReference("http://gateway.example.org/reply", [parameter])
+    root = soap_envelope(None, action="urn:example:action", relates_to="urn:uuid:1", to=to)
+    body = b'<x:Answer xmlns:x="urn:example">&amp;</x:Answer>'
+
+    message = etree.fromstring(serialize_with_body(root, body))
+
+    content = message.find(f"{{{SOAP12}}}Body")
+    assert [(child.tag, child.text) for child in content] == [("{urn:example}Answer", "&")]
+    assert message.find(f"{{{SOAP12}}}Header/{{{SOAP12}}}Body") is not None

@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import socket
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from lxml import etree
+from servers import threaded_uvicorn
 
 from gateway.app import create_app
 from gateway.config import Settings
@@ -670,19 +667,8 @@ def test_unexpected_error_is_a_receiver_fault(app, client, monkeypatch, caplog):
 
 @pytest.fixture
 def served(app) -> Iterator[str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with threaded_uvicorn(app) as url:
+        yield url
 
 
 def test_mtom_retrieve_over_a_real_socket_streams_large_documents(app, served):

@@ -11,11 +11,16 @@ from registry.ebrim.objects import (
     parse_registry_object_list,
     parse_submit_objects_request,
     registry_object_list,
+    registry_object_list_xml,
     registry_package_from_rim,
     submission_set_to_rim,
     submit_objects_request,
 )
-from registry.ebrim.query import adhoc_query_response, parse_adhoc_query_request
+from registry.ebrim.query import (
+    adhoc_query_response,
+    adhoc_query_response_xml,
+    parse_adhoc_query_request,
+)
 from registry.ebrim.response import (
     ResponseStatus,
     parse_registry_errors,
@@ -29,6 +34,7 @@ __all__ = [
     "ResponseStatus",
     "XmlRejected",
     "adhoc_query_response",
+    "adhoc_query_response_xml",
     "as_urn_uuid",
     "association_from_rim",
     "association_to_rim",
@@ -43,6 +49,7 @@ __all__ = [
     "parse_xml",
     "registry_error_list",
     "registry_object_list",
+    "registry_object_list_xml",
     "registry_package_from_rim",
     "registry_response",
     "status_for",

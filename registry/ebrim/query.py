@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from lxml import etree
 
-from registry.ebrim.objects import registry_object_list
+from registry.ebrim.objects import registry_object_list, registry_object_list_xml
 from registry.ebrim.response import ResponseStatus, registry_error_list
 from registry.ebrim.xml import QUERY, RIM, RS, qname, text_of
 from registry.errors import ErrorCode, Issue, XdsError
@@ -65,6 +65,24 @@ def adhoc_query_response(
         )
     )
     return element
+
+
+def adhoc_query_response_xml(
+    status: ResponseStatus,
+    result: QueryResult,
+    *,
+    return_type: str = "LeafClass",
+    home: str | None = None,
+) -> bytes:
+    """The AdhocQueryResponse of `adhoc_query_response` without errors, as UTF-8 bytes: the same
+    bytes lxml writes of it, without building it element by element (see `registry_object_list`)."""
+    objects = registry_object_list_xml(
+        result, home=home, object_refs=return_type == "ObjectRef", declare=False
+    )
+    return (
+        f'<query:AdhocQueryResponse xmlns:query="{QUERY}" xmlns:rim="{RIM}" xmlns:rs="{RS}" '
+        f'status="{status}">{objects}</query:AdhocQueryResponse>'
+    ).encode()
 
 
 def _error(message: str) -> XdsError:
