@@ -17,9 +17,11 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 # Run as a script, this file's folder comes first on sys.path, where `registry.py` would hide the
 # package of that name: the repository's root, with the packages measured, takes its place.
@@ -120,43 +122,50 @@ def submissions(base: str, count: int, clients: int, size: int) -> list[Figure]:
     document = os.urandom(size)
     requests = [Provide.of("text/plain") for _ in range(count)]
     bodies = [(b"".join(p.body(iter([document]))), p.content_type) for p in requests]
+
+    def submit(http: httpx.Client, item: tuple[bytes, str]) -> bool:
+        body, content_type = item
+        reply = http.post(REPOSITORY_PATH, content=body, headers={"Content-Type": content_type})
+        return reply.status_code == 200 and SUCCESS in reply.content
+
+    measured = timed_requests(base, bodies, clients, submit)
+    name = f"ITI-41 {size // 1024} KB documents, {clients} clients"
+    return rate_figures(name, "submissions", TARGET_SUBMISSIONS_PER_SECOND, measured)
+
+
+def timed_requests(
+    base: str, items: list[Any], clients: int, send: Callable[[httpx.Client, Any], bool]
+) -> tuple[float, list[float], int]:
+    """Send `items` from `clients` threads; (requests/s, latencies, failures) after a warm-up."""
     local = threading.local()
 
-    def submit(item: tuple[bytes, str]) -> tuple[bool, float]:
+    def one(item: Any) -> tuple[bool, float]:
         if not hasattr(local, "http"):
             local.http = httpx.Client(base_url=base, timeout=60)
-        body, content_type = item
         started = time.perf_counter()
-        reply = local.http.post(
-            REPOSITORY_PATH, content=body, headers={"Content-Type": content_type}
-        )
-        ok = reply.status_code == 200 and SUCCESS in reply.content
+        ok = send(local.http, item)
         return ok, time.perf_counter() - started
 
     # A few first, so that start-up costs (imports, connections) stay out of the figure.
     with ThreadPoolExecutor(clients) as pool:
-        list(pool.map(submit, bodies[:clients]))
+        list(pool.map(one, items[:clients]))
         started = time.perf_counter()
-        results = list(pool.map(submit, bodies[clients:]))
+        results = list(pool.map(one, items[clients:]))
         seconds = time.perf_counter() - started
-
-    measured = len(results)
-    failed = sum(1 for ok, _ in results if not ok)
     latencies = sorted(latency for _, latency in results)
-    rate = measured / seconds
-    p95 = latencies[int(0.95 * (measured - 1))] * 1000
+    return len(results) / seconds, latencies, sum(1 for ok, _ in results if not ok)
+
+
+def rate_figures(
+    name: str, unit: str, target: int, measured: tuple[float, list[float], int]
+) -> list[Figure]:
+    """The rate row against its target, then latency p50 / p95 and failures."""
+    rate, latencies, failed = measured
+    p95 = latencies[int(0.95 * (len(latencies) - 1))] * 1000
     return [
-        Figure(
-            f"ITI-41 {size // 1024} KB documents, {clients} clients",
-            f"{rate:.0f} submissions/s",
-            f">= {TARGET_SUBMISSIONS_PER_SECOND}/s",
-            rate >= TARGET_SUBMISSIONS_PER_SECOND and not failed,
-        ),
-        Figure(
-            "  latency p50 / p95",
-            f"{statistics.median(latencies) * 1000:.0f} / {p95:.0f} ms",
-        ),
-        Figure("  failed", f"{failed} of {measured}"),
+        Figure(name, f"{rate:.0f} {unit}/s", f">= {target}/s", rate >= target and not failed),
+        Figure("  latency p50 / p95", f"{statistics.median(latencies) * 1000:.0f} / {p95:.0f} ms"),
+        Figure("  failed", f"{failed} of {len(latencies)}"),
     ]
 
 

@@ -8,6 +8,7 @@ context.sourcePatientInfo may be absent, as they are in Norwegian submissions.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,9 +81,21 @@ class MappedSubmission:
     replaced: set[str] = field(default_factory=set)
 
 
-def map_submission(bundle: ProvideBundle) -> MappedSubmission:
-    """Map a bundle to a Submission; raise BundleRejected listing every element at fault."""
-    mapper = _Mapper(bundle)
+def map_submission(
+    bundle: ProvideBundle, registered: Callable[[list[str]], set[str]] | None = None
+) -> MappedSubmission:
+    """Map a bundle to a Submission; raise BundleRejected listing every element at fault.
+
+    `registered` tells which of some entryUUIDs the registry holds already. A `urn:uuid:` fullUrl
+    is the entryUUID unless it is one of those: FHIR makes a transaction's fullUrls temporary
+    (http.html#trules), so a sender may use the same ones in every bundle it sends.
+    """
+    full_urls = [
+        entry.full_url.lower()
+        for entry in bundle.entries
+        if entry.full_url and entry.full_url.lower().startswith(URN_UUID)
+    ]
+    mapper = _Mapper(bundle, registered(full_urls) if registered and full_urls else set())
     mapped = mapper.run()
     if mapper.issues:
         raise BundleRejected(mapper.issues)
@@ -92,8 +105,9 @@ def map_submission(bundle: ProvideBundle) -> MappedSubmission:
 class _Mapper:
     """Maps one bundle, collecting every problem instead of stopping at the first."""
 
-    def __init__(self, bundle: ProvideBundle) -> None:
+    def __init__(self, bundle: ProvideBundle, taken_full_urls: set[str]) -> None:
         self.bundle = bundle
+        self.taken_full_urls = taken_full_urls
         self.issues: list[FhirIssue] = []
         self.locator = Locator()
         self.option = COMPREHENSIVE
@@ -660,7 +674,11 @@ class _Mapper:
         if official:
             position, entry_uuid = official[0]
             at = f"{entry.path}.identifier[{position}]"
-        elif entry.full_url and entry.full_url.lower().startswith(URN_UUID):
+        elif (
+            entry.full_url
+            and entry.full_url.lower().startswith(URN_UUID)
+            and entry.full_url.lower() not in self.taken_full_urls
+        ):
             entry_uuid = entry.full_url.lower()
 
         self.locator.add_object(entry_uuid, entry.path, paths)

@@ -27,13 +27,25 @@ class PreparedSubmission:
 
 
 def prepare_submission(
-    body: bytes, *, settings: Settings, code_map: CodeMap | None = None
+    body: bytes,
+    *,
+    settings: Settings,
+    code_map: CodeMap | None = None,
+    registry: RegistryStore | None = None,
 ) -> PreparedSubmission:
-    """Read an ITI-65 bundle up to the registry's validation; raise BundleRejected if it fails."""
+    """Read an ITI-65 bundle up to the registry's validation; raise BundleRejected if it fails.
+
+    Given the registry, a fullUrl that is already an entryUUID there gets a fresh entryUUID.
+    """
     bundle = read_provide_bundle(parse_bundle(body))
     translated = code_map.translate(bundle) if code_map else None
+    registered = (
+        (lambda entry_uuids: {o.entry_uuid for o in registry.stored_objects(entry_uuids)})
+        if registry is not None
+        else None
+    )
     try:
-        mapped = map_submission(bundle)
+        mapped = map_submission(bundle, registered)
     except BundleRejected as rejected:
         if translated is None:
             raise
@@ -65,7 +77,7 @@ def receive_bundle(
 
     Raises BundleRejected, with every issue located by FHIRPath, when nothing was stored.
     """
-    prepared = prepare_submission(body, settings=settings, code_map=code_map)
+    prepared = prepare_submission(body, settings=settings, code_map=code_map, registry=registry)
     mapped = prepared.mapped
     try:
         provide_and_register(
