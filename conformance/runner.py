@@ -13,6 +13,7 @@ from urllib.parse import urljoin
 from xml.sax.saxutils import escape
 
 import httpx
+from fhir.resources.R4B import get_fhir_model_class
 from lxml import etree
 
 from conformance import messages
@@ -306,7 +307,7 @@ class Runner:
                 text = _scoped(load_template(step.template or ""), step.scope)
                 bundle = json.loads(values.render(text, _json_escape))
                 _edit_json(bundle, step, values)
-                body = json.dumps(bundle).encode()
+                body = _fhir_body(bundle, step.content_type)
             headers = {
                 "Content-Type": step.content_type or "application/fhir+json",
                 "Accept": "application/fhir+json",
@@ -432,6 +433,17 @@ def _edit_json(bundle: dict[str, Any], step: Step, values: Values) -> None:
             holder[int(last)] = parsed
         else:
             holder[last] = parsed
+
+
+def _fhir_body(resource: dict[str, Any], content_type: str | None) -> bytes:
+    """A template's resource in the format its Content-Type names: FHIR XML or JSON."""
+    if content_type and "xml" in content_type:
+        model = get_fhir_model_class(resource["resourceType"])
+        try:
+            return model.model_validate(resource).model_dump_xml()
+        except ValueError as exc:
+            raise StepError(f"the plan's resource cannot be written as FHIR XML: {exc}") from exc
+    return json.dumps(resource).encode()
 
 
 def _json_value(text: str) -> Any:

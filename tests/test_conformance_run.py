@@ -16,7 +16,7 @@ from starlette.requests import Request
 
 from conformance.checks import Answer, check
 from conformance.plans import PlanError, load_suite, load_suites, select
-from conformance.runner import Options, Runner
+from conformance.runner import Options, Runner, StepError
 from conformance.runner import TestResult as Outcome
 from conformance.values import Values
 from gateway.cli import main
@@ -342,6 +342,45 @@ def test_every_run_makes_fresh_patients_and_unique_ids():
     assert first.get("uid:doc") != second.get("uid:doc")
     assert first.get("uid:doc") == first.get("uid:doc")
     assert first.get("patient").endswith("^^^&1.2.3&ISO")
+
+
+def iti65_step(tmp_path, **fields) -> object:
+    plan = {"suite": "x", "tests": [{"id": "a", "title": "t", "steps": []}]}
+    step = {"transaction": "ITI-65", "template": "provide-bundle.json", **fields}
+    plan["tests"][0]["steps"] = [step]
+    path = tmp_path / "plan.yaml"
+    path.write_text(yaml.safe_dump(plan), encoding="utf-8")
+    (loaded,) = load_suite(path).tests[0].steps
+    return loaded
+
+
+def test_an_iti65_template_with_an_xml_content_type_is_sent_as_fhir_xml(tmp_path):
+    runner = Runner(Options("http://127.0.0.1:1", HOME, REPOSITORY))
+    values = Values(HOME, REPOSITORY, "1.2.3")
+    try:
+        request = runner.build(iti65_step(tmp_path, content_type="application/fhir+xml"), values)
+    finally:
+        runner.close()
+
+    root = etree.fromstring(request.body)
+    fhir = {"f": "http://hl7.org/fhir"}
+    assert request.headers["Content-Type"] == "application/fhir+xml"
+    assert root.tag == "{http://hl7.org/fhir}Bundle"
+    master = root.xpath("//f:DocumentReference/f:masterIdentifier/f:value/@value", namespaces=fhir)
+    assert master == [f"urn:oid:{values.get('uid:doc')}"]
+    assert len(root.xpath("/f:Bundle/f:entry", namespaces=fhir)) == 4
+
+
+def test_an_iti65_template_that_is_no_fhir_cannot_be_sent_as_xml(tmp_path):
+    runner = Runner(Options("http://127.0.0.1:1", HOME, REPOSITORY))
+    step = iti65_step(
+        tmp_path, content_type="application/fhir+xml", set={"entry.3.resource.date": "not a date"}
+    )
+    try:
+        with pytest.raises(StepError, match="FHIR XML"):
+            runner.build(step, Values(HOME, REPOSITORY, "1.2.3"))
+    finally:
+        runner.close()
 
 
 # --- Checks ------------------------------------------------------------------------------------
