@@ -20,6 +20,17 @@ UTF8_BOM = b"\xef\xbb\xbf"
 MHD_LIST_TYPES = "https://profiles.ihe.net/ITI/MHD/CodeSystem/MHDlistTypes"
 MHD_PROFILE = "https://profiles.ihe.net/ITI/MHD/StructureDefinition/IHE.MHD."
 
+# The Provide Document Bundle profiles of MHD 4.2.x, one per option; ITI-65 requires the Bundle
+# to declare one in meta.profile (a `|version` suffix allowed, as canonicals carry).
+PROVIDE_BUNDLE_PROFILES = frozenset(
+    MHD_PROFILE + name
+    for name in (
+        "Comprehensive.ProvideBundle",
+        "Minimal.ProvideBundle",
+        "UnContained.Comprehensive.ProvideBundle",
+    )
+)
+
 # The resources a Provide Document Bundle may carry: those it creates (authors may travel as
 # entries when they are not contained, the UnContained References Option), and the Parameters of
 # the PATCH that marks a replaced DocumentReference superseded.
@@ -251,7 +262,8 @@ def fhir_path(loc: tuple[Any, ...]) -> str:
 
 def read_provide_bundle(bundle: Bundle) -> ProvideBundle:
     """Sort a transaction Bundle's entries into SubmissionSet, DocumentReferences and the rest."""
-    issues: list[FhirIssue] = []
+    profiles = list(bundle.meta.profile or []) if bundle.meta else []
+    issues = _profile_issues(profiles)
     entries: list[Entry] = []
     for index, raw_entry in enumerate(bundle.entry or []):
         method = raw_entry.request.method if raw_entry.request else None
@@ -269,13 +281,24 @@ def read_provide_bundle(bundle: Bundle) -> ProvideBundle:
     if issues or len(submission_sets) != 1:
         raise BundleRejected(issues)
 
-    profiles = list(bundle.meta.profile or []) if bundle.meta else []
     provide = ProvideBundle(entries, submission_sets[0], documents, folders, patches, profiles)
     issues += _membership_issues(provide)
     issues += _binary_issues(provide)
     if issues:
         raise BundleRejected(issues)
     return provide
+
+
+def _profile_issues(profiles: list[str]) -> list[FhirIssue]:
+    if any(profile.split("|", 1)[0] in PROVIDE_BUNDLE_PROFILES for profile in profiles):
+        return []
+    declared = ", ".join(profiles) if profiles else "none"
+    message = (
+        "Bundle.meta.profile must name an MHD Provide Document Bundle profile ("
+        + ", ".join(sorted(PROVIDE_BUNDLE_PROFILES))
+        + f"); declared: {declared}"
+    )
+    return [_invalid(message, "Bundle.meta.profile")]
 
 
 def _entry_issues(entry: Entry) -> list[FhirIssue]:

@@ -1,8 +1,8 @@
 """FHIR to XDS: the mapping of MHD 3:4.5 (DocumentReference, SubmissionSet List) for ITI-65.
 
-Required elements are those of the IHE.MHD.Comprehensive profiles, except where the Document
-Recipient is allowed to be robust (ITI-65 2:3.65.4.1.3): attachment.language and
-context.sourcePatientInfo may be absent, as they are in Norwegian submissions.
+Required elements are those of the IHE.MHD.Comprehensive profiles (or Minimal, as declared).
+attachment.language and context.sourcePatientInfo are required by the registry's rules (ITI TF-3
+Table 4.3.1-3, column XDS DS) rather than here, because the Norwegian profile relaxes them.
 """
 
 from __future__ import annotations

@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 
 NO_PERSON_ID = "2.16.578.1.12.4.1.4.1"
 VOLVEN_9602 = "urn:oid:2.16.578.1.12.4.1.1.9602"
+COMPREHENSIVE_PROVIDE_BUNDLE = (
+    "https://profiles.ihe.net/ITI/MHD/StructureDefinition/IHE.MHD.Comprehensive.ProvideBundle"
+)
 
 
 @dataclass
@@ -69,7 +72,12 @@ def provide_bundle(
     ]
     if document_patient_id:
         entries.append(_patient_entry(other_patient_url, document_patient_id))
-    return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+    return {
+        "resourceType": "Bundle",
+        "meta": {"profile": [COMPREHENSIVE_PROVIDE_BUNDLE]},
+        "type": "transaction",
+        "entry": entries,
+    }
 
 
 def encode(bundle: dict, bom: bool = True) -> bytes:

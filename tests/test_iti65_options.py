@@ -519,6 +519,7 @@ def minimal(bundle: dict, where: str = "bundle") -> dict:
         del document[element]
     del document["content"][0]["format"]
     del document["content"][0]["attachment"]["creation"]
+    del document["content"][0]["attachment"]["language"]
     del bundle["entry"][0]["resource"]["extension"][0]
     return bundle
 
@@ -559,6 +560,69 @@ def test_comprehensive_profile_on_the_resource_wins_over_a_minimal_bundle(client
     assert stored_files(data_dir) == []
 
 
+# The declared Provide Document Bundle profile and the Comprehensive elements (ITI TF-3 XDS DS)
+
+
+@pytest.mark.parametrize(
+    "profiles",
+    [
+        None,
+        ["http://ihe.net/fhir/StructureDefinition/IHE_MHD"],
+        [MHD + "IHE.MHD.Comprehensive.DocumentReference"],
+    ],
+    ids=["absent", "mhd3", "not-a-bundle-profile"],
+)
+def test_a_bundle_must_declare_a_provide_bundle_profile(client, app, data_dir, wire, profiles):
+    bundle = new_bundle()
+    if profiles is None:
+        del bundle["meta"]
+    else:
+        bundle["meta"]["profile"] = profiles
+
+    assert rejected(client, wire, bundle) == [("XDSRegistryMetadataError", "Bundle.meta.profile")]
+    assert app.state.registry.document_entries_by_uuid([document_uuid(bundle)]) == []
+    assert stored_files(data_dir) == []
+
+
+@pytest.mark.parametrize(
+    "profile",
+    [
+        "IHE.MHD.UnContained.Comprehensive.ProvideBundle",
+        "IHE.MHD.Comprehensive.ProvideBundle|4.2.2",
+    ],
+)
+def test_every_provide_bundle_profile_of_mhd_is_accepted(client, app, wire, profile):
+    bundle = new_bundle()
+    bundle["meta"]["profile"] = ["http://example.org/other", MHD + profile]
+
+    stored(client, wire, bundle)
+
+    (entry,) = app.state.registry.document_entries_by_uuid([document_uuid(bundle)])
+    assert entry.limited_metadata is False
+
+
+def test_comprehensive_requires_the_attachment_language(client, app, data_dir, wire):
+    bundle = new_bundle()
+    del bundle["entry"][3]["resource"]["content"][0]["attachment"]["language"]
+
+    found = rejected(client, wire, bundle)
+
+    assert found == [("XDSRegistryMetadataError", f"{DOCUMENT}.content[0].attachment.language")]
+    assert app.state.registry.document_entries_by_uuid([document_uuid(bundle)]) == []
+    assert stored_files(data_dir) == []
+
+
+def test_comprehensive_requires_the_source_patient_info(client, app, data_dir, wire):
+    bundle = new_bundle()
+    del bundle["entry"][3]["resource"]["context"]["sourcePatientInfo"]
+
+    found = rejected(client, wire, bundle)
+
+    assert found == [("XDSRegistryMetadataError", f"{DOCUMENT}.context.sourcePatientInfo")]
+    assert app.state.registry.document_entries_by_uuid([document_uuid(bundle)]) == []
+    assert stored_files(data_dir) == []
+
+
 # UnContained references
 
 
@@ -596,6 +660,19 @@ def nhn_bundle(source_id: str = "urn:oid:2.16.578.1.12.4.5.100.1.1") -> dict:
 
 def test_norway_takes_a_source_id_under_the_home_community(norway, wire):
     stored(norway, wire, nhn_bundle())
+
+
+def test_norway_takes_comprehensive_without_language_and_source_patient(norway, wire):
+    bundle = nhn_bundle()
+    document = bundle["entry"][3]["resource"]
+    del document["content"][0]["attachment"]["language"]
+    del document["context"]["sourcePatientInfo"]
+
+    stored(norway, wire, bundle)
+
+    (entry,) = norway.app.state.registry.document_entries_by_uuid([document_uuid(bundle)])
+    assert entry.language_code is None and entry.source_patient_id is None
+    assert entry.limited_metadata is False
 
 
 def test_norway_refuses_a_source_id_of_another_organisation(norway, data_dir, wire):

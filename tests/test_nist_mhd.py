@@ -52,27 +52,6 @@ RELATIONSHIPS = {
 STATUSES = {"current": AvailabilityStatus.APPROVED, "superseded": AvailabilityStatus.DEPRECATED}
 
 
-@dataclass(frozen=True)
-class Deviation:
-    """What xcads does, on purpose, where a TestScript expects otherwise (fixture README: why)."""
-
-    reason: str
-    fault: str | None = None  # None: the bundle is stored; else the FHIRPath of the refusal
-
-
-PROFILE_DEFAULT = "a Bundle without an MHD profile is held to Comprehensive Metadata"
-DEVIATIONS = {
-    "comprehensive/Missing_LanguageCode": Deviation("attachment.language may be absent"),
-    "comprehensive/Missing_SourcePatientId": Deviation("context.sourcePatientInfo may be absent"),
-    "comprehensive/Bad_Profile": Deviation(PROFILE_DEFAULT),
-    "comprehensive/Missing_Profile": Deviation(PROFILE_DEFAULT),
-    "minimal/Bad_Profile": Deviation(PROFILE_DEFAULT),
-    "minimal/Missing_Profile": Deviation(
-        PROFILE_DEFAULT, "Bundle.entry[0].resource.content[0].attachment.creation"
-    ),
-}
-
-
 @dataclass
 class Case:
     """One TestScript: its fixture file and what it expects."""
@@ -267,31 +246,10 @@ def replay_relationship(
     assert len(associations) == 1
 
 
-@pytest.mark.parametrize(
-    "case",
-    [c for c in ALL_CASES if c.name not in DEVIATIONS],
-    ids=lambda case: case.name,
-)
+@pytest.mark.parametrize("case", ALL_CASES, ids=lambda case: case.name)
 def test_nist_mhd(case: Case, tmp_path: Path) -> None:
     """Each MHD 4.2.0 Document Recipient TestScript gets the outcome it expects."""
     replay(case, tmp_path)
-
-
-@pytest.mark.parametrize(
-    "case", [c for c in ALL_CASES if c.name in DEVIATIONS], ids=lambda case: case.name
-)
-def test_nist_mhd_deviation(case: Case, tmp_path: Path) -> None:
-    """Where xcads departs from a TestScript on purpose, it does what DEVIATIONS says."""
-    deviation = DEVIATIONS[case.name]
-    with TestClient(make_app(tmp_path)) as client:
-        registry = client.app.state.registry
-        bundle = prepare(case.spec["steps"][0]["bundle"])
-        response = post(client, bundle)
-        if deviation.fault is None:
-            assert_transaction_response(response, bundle, len(bundle["entry"]))
-            assert_persisted(registry, tmp_path, bundle, {})
-        else:
-            assert_rejected(response, registry, tmp_path, bundle, deviation.fault)
 
 
 def test_nist_mhd_collection_on_one_server(tmp_path: Path) -> None:
@@ -300,7 +258,7 @@ def test_nist_mhd_collection_on_one_server(tmp_path: Path) -> None:
         registry = client.app.state.registry
         stored = 0
         for case in ALL_CASES:
-            if case.spec["outcome"] != "success" or case.name in DEVIATIONS:
+            if case.spec["outcome"] != "success":
                 continue
             for step in case.spec["steps"][:1]:
                 bundle = prepare(step["bundle"])
@@ -315,7 +273,6 @@ def test_every_testscript_of_both_collections_is_replayed() -> None:
     names = [case.name for case in ALL_CASES]
     assert sum(name.startswith("comprehensive/") for name in names) == 26
     assert sum(name.startswith("minimal/") for name in names) == 17
-    assert set(DEVIATIONS) <= set(names)
 
 
 def test_prepare_fills_every_toolkit_variable() -> None:

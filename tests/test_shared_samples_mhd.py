@@ -31,6 +31,16 @@ NO_SHARED = os.environ.get("XCADS_NO_SHARED") == "1"
 NHN_DOCUMENT = "89476407-be47-4803-b814-b99ab49ac086"
 IHE_PATIENT = {"system": "urn:oid:1.3.6.1.4.1.21367.13.20.1000", "value": "IHERED-994"}
 
+# NHN's export leaves out attachment.language, which only the Norwegian profile lets pass; these
+# are the profile's settings with the OIDs the sample names (sourceId 1.1, homeCommunityId
+# 2.16.578.1.12.4.5.100.1.1) and its synthetic patient.
+NHN_SETTINGS = {
+    "profile": "norway",
+    "accept_synthetic_ids": True,
+    "home_community_id": "2.16.578.1.12.4.5.100.1.1",
+    "source_ids": "1.1",
+}
+
 
 def sample_bytes(path: Path) -> bytes:
     if not path.is_file():
@@ -64,7 +74,25 @@ def client(data_dir) -> Iterator[TestClient]:
         yield client
 
 
-def test_nhn_sample_is_stored_as_sent(client):
+@pytest.fixture
+def norwegian_client(data_dir) -> Iterator[TestClient]:
+    with TestClient(create_app(Settings(data_dir=data_dir, **NHN_SETTINGS))) as client:
+        yield client
+
+
+def test_nhn_sample_lacks_the_language_the_ihe_profile_requires(client, data_dir):
+    response = post(client, sample_bytes(NHN_SAMPLE))
+
+    assert response.status_code == 400
+    assert issues(response) == [
+        ("XDSRegistryMetadataError", "Bundle.entry[3].resource.content[0].attachment.language")
+    ]
+    assert client.app.state.registry.document_entries_by_unique_id([NHN_DOCUMENT]) == []
+    assert stored_files(data_dir) == []
+
+
+def test_nhn_sample_is_stored_as_sent(norwegian_client):
+    client = norwegian_client
     body = sample_bytes(NHN_SAMPLE)
     assert body.startswith(b"\xef\xbb\xbf")
 
@@ -98,13 +126,7 @@ def test_nhn_sample_under_the_norwegian_profile_names_its_own_oids(tmp_path):
         "XDSUnknownCommunity",
     ]
 
-    # The OIDs the sample names: sourceId 1.1, homeCommunityId 2.16.578.1.12.4.5.100.1.1.
-    settings = Settings(
-        data_dir=tmp_path / "b",
-        home_community_id="2.16.578.1.12.4.5.100.1.1",
-        source_ids="1.1",
-        **norway,
-    )
+    settings = Settings(data_dir=tmp_path / "b", **NHN_SETTINGS)
     with TestClient(create_app(settings)) as client:
         response = post(client, body)
     assert response.status_code == 200, response.text
@@ -153,6 +175,10 @@ def seed_example_document_reference(client) -> str:
     )
     example["subject"] = {"identifier": IHE_PATIENT}
     del example["relatesTo"]
+    # The example's source patient has no identifier; Comprehensive needs one (sourcePatientId).
+    for contained in example["contained"]:
+        if contained["resourceType"] == "Patient":
+            contained["identifier"] = [IHE_PATIENT]
     attachment = example["content"][0]["attachment"]
     attachment["url"] = seed["entry"][2]["fullUrl"]
     del attachment["size"], attachment["hash"]

@@ -22,11 +22,14 @@ from test_shared_samples_mhd import (
     IHE_PATIENT,
     IHE_SAMPLES,
     NHN_SAMPLE,
+    NHN_SETTINGS,
     ihe_sample,
     sample_bytes,
     with_resolvable_patient,
 )
 
+from gateway.app import create_app
+from gateway.config import Settings
 from mhd.resources import DOCUMENT_STATUS, RELATES_TO
 
 NHN_PATIENT = "urn:oid:2.16.578.1.12.4.1.4.1|20912198708"
@@ -102,7 +105,14 @@ def assert_renders_as_sent(ours: dict, sent: dict) -> None:
         assert codes(ours["context"][element]) == codes(sent["context"][element])
 
 
-def test_nhn_sample_comes_back_from_iti67_as_sent_and_its_bytes_from_iti68(client):
+def test_nhn_sample_comes_back_from_iti67_as_sent_and_its_bytes_from_iti68(tmp_path):
+    settings = Settings(data_dir=tmp_path / "data", **NHN_SETTINGS)
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        assert_nhn_sample_comes_back(client)
+
+
+def assert_nhn_sample_comes_back(client: TestClient) -> None:
+    """Post NHN's sample, then find it with ITI-67 and read its bytes with ITI-68."""
     body = sample_bytes(NHN_SAMPLE)
     assert post(client, body).status_code == 200
     sent = sent_document_reference(json.loads(body.decode("utf-8-sig")))

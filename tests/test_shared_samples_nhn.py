@@ -1,8 +1,9 @@
 """Replay NHN's published sample traffic (../shared/samples/nhn) against a running `xcads serve`.
 
-The ITI-65 bundle is posted as captured; the national gateway's ITI-38 and ITI-39 requests are
-pointed at the stored document (patient id and document uniqueId) and otherwise sent byte for byte,
-the ITI-39 one with the HTTP Content-Type the capture was taken with.
+The ITI-65 bundle is posted as captured but for attachment.language ("nb"), which NHN's export
+leaves out and the server's default profile (ihe) requires. The national gateway's ITI-38 and
+ITI-39 requests are pointed at the stored document (patient id and document uniqueId) and
+otherwise sent byte for byte, the ITI-39 one with the HTTP Content-Type the capture was taken with.
 """
 
 from __future__ import annotations
@@ -45,11 +46,15 @@ def stored(tmp_path_factory) -> Iterator[tuple[Server, dict]]:
     )
     raw = (SAMPLES / "iti65-provide-bundle.json").read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")
+    bundle = json.loads(raw.decode("utf-8-sig"))
+    _resource(bundle, "DocumentReference")["content"][0]["attachment"]["language"] = "nb"
     response = server.http.post(
-        "/fhir", content=raw, headers={"Content-Type": "application/fhir+json"}
+        "/fhir",
+        content=json.dumps(bundle, ensure_ascii=False).encode(),
+        headers={"Content-Type": "application/fhir+json"},
     )
     assert response.status_code == 200, response.text
-    yield server, json.loads(raw.decode("utf-8-sig"))
+    yield server, bundle
     server.stop()
 
 

@@ -134,12 +134,34 @@ def test_folder_without_required_attribute_is_metadata_error(registry_store, req
     assert (META, the_folder.entry_uuid, required.attribute) in issues
 
 
-def test_mhd_bundle_may_leave_out_language_and_source_patient(registry_store):
-    assert entry_issues(registry_store, ITI_65, language_code=None, source_patient_id=None) == []
-    assert entry_issues(registry_store, language_code=None, source_patient_id=None) == [
+def test_mhd_bundle_requires_language_and_source_patient_under_ihe(registry_store):
+    assert entry_issues(registry_store, ITI_65, language_code=None, source_patient_id=None) == [
         (META, "languageCode"),
         (META, "sourcePatientId"),
     ]
+
+
+def test_mhd_bundle_may_leave_out_language_and_source_patient_under_norway(registry_store):
+    norway = ValidationOptions(
+        transaction=Transaction.PROVIDE_DOCUMENT_BUNDLE,
+        profile=Profile.NORWAY,
+        accept_synthetic_ids=True,
+    )
+    assert entry_issues(registry_store, norway, language_code=None, source_patient_id=None) == []
+    register = ValidationOptions(profile=Profile.NORWAY, accept_synthetic_ids=True)
+    assert entry_issues(registry_store, register, language_code=None, source_patient_id=None) == [
+        (META, "languageCode"),
+        (META, "sourcePatientId"),
+    ]
+
+
+def test_limited_metadata_may_leave_out_language_and_source_patient(registry_store):
+    assert (
+        entry_issues(
+            registry_store, limited_metadata=True, language_code=None, source_patient_id=None
+        )
+        == []
+    )
 
 
 def test_on_demand_document_entry_is_not_registered(registry_store):

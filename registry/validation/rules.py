@@ -25,7 +25,7 @@ from registry.metadata import (
 from registry.store import ObjectKind, StoredObject
 from registry.validation import formats
 from registry.validation.catalogue import Rule
-from registry.validation.options import Transaction, ValidationOptions
+from registry.validation.options import Profile, Transaction, ValidationOptions
 
 ORIGINAL = "Original"
 REFERENCE = "Reference"
@@ -35,20 +35,21 @@ _KNOWN_ASSOCIATION_TYPES = frozenset(t.value for t in AssociationType)
 
 @dataclass(frozen=True)
 class Required:
-    """A required attribute (R in ITI TF-3 Table 4.3.1-3) and the transactions that relax it."""
+    """A required attribute (R in ITI TF-3 Table 4.3.1-3) and where a profile relaxes it."""
 
     attribute: str
     value: Callable[[Any], object]
-    relaxed_for: frozenset[Transaction] = frozenset()
+    relaxed_for: frozenset[tuple[Transaction, Profile]] = frozenset()
     limited: bool = False
 
 
 # `limited` marks what the Metadata-Limited option (ITI TF-3 4.1.1.1; MHD Minimal Metadata) lets
 # a sender leave out.
 
-# MHD ITI-65 Document Recipients are robust to a missing language and source patient
-# (ITI TF-2 3.65.4.1.3); Norwegian senders leave both out.
-_ROBUST_MHD = frozenset({Transaction.PROVIDE_DOCUMENT_BUNDLE})
+# NHN's ITI-65 senders, its own export among them, declare Comprehensive Metadata yet leave out
+# attachment.language and context.sourcePatientInfo; the Norwegian profile takes such bundles,
+# while IHE alone holds Comprehensive to the XDS DS column (MHD 4.2 ITI-65).
+_NORWEGIAN_MHD = frozenset({(Transaction.PROVIDE_DOCUMENT_BUNDLE, Profile.NORWAY)})
 
 DOCUMENT_ENTRY_REQUIRED = (
     Required("classCode", lambda e: e.class_code, limited=True),
@@ -57,14 +58,14 @@ DOCUMENT_ENTRY_REQUIRED = (
     Required("formatCode", lambda e: e.format_code, limited=True),
     Required("hash", lambda e: e.hash),
     Required("healthcareFacilityTypeCode", lambda e: e.healthcare_facility_type_code, limited=True),
-    Required("languageCode", lambda e: e.language_code, _ROBUST_MHD),
+    Required("languageCode", lambda e: e.language_code, _NORWEGIAN_MHD, limited=True),
     Required("mimeType", lambda e: e.mime_type),
     Required("objectType", lambda e: e.object_type),
     Required("patientId", lambda e: e.patient_id),
     Required("practiceSettingCode", lambda e: e.practice_setting_code, limited=True),
     Required("repositoryUniqueId", lambda e: e.repository_unique_id),
     Required("size", lambda e: e.size),
-    Required("sourcePatientId", lambda e: e.source_patient_id, _ROBUST_MHD),
+    Required("sourcePatientId", lambda e: e.source_patient_id, _NORWEGIAN_MHD, limited=True),
     Required("typeCode", lambda e: e.type_code, limited=True),
     Required("uniqueId", lambda e: e.unique_id),
 )
@@ -101,6 +102,7 @@ class Context:
 def required_attributes(context: Context) -> list[Issue]:
     """Every attribute the transaction's optionality column marks R is present."""
     s, transaction = context.submission, context.options.transaction
+    relaxation = (transaction, context.options.profile)
     objects: list[tuple[str, Any, tuple[Required, ...]]] = [
         ("SubmissionSet", s.submission_set, SUBMISSION_SET_REQUIRED),
         *(("DocumentEntry", e, DOCUMENT_ENTRY_REQUIRED) for e in s.document_entries),
@@ -109,7 +111,7 @@ def required_attributes(context: Context) -> list[Issue]:
     issues = []
     for kind, item, table in objects:
         for required in table:
-            if transaction in required.relaxed_for or _present(required.value(item)):
+            if relaxation in required.relaxed_for or _present(required.value(item)):
                 continue
             if required.limited and item.limited_metadata:
                 continue
