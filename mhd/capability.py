@@ -13,7 +13,7 @@ FHIR_OPERATION = "http://hl7.org/fhir/OperationDefinition/"
 FORMATS = ["application/fhir+json", "application/fhir+xml", "json", "xml"]
 
 _DOCUMENT_REFERENCE_SEARCH = [
-    ("patient", "reference", "the patient, as patient.identifier (no Patient resources kept)"),
+    ("patient", "reference", "Patient/<assigning authority OID>-<id>, as subject gives it"),
     ("patient.identifier", "token", "system|value of the patient id, e.g. urn:oid:<aa>|<id>"),
     ("status", "token", "current or superseded (availabilityStatus)"),
     ("identifier", "token", "masterIdentifier (uniqueId) or identifier (entryUUID)"),
@@ -30,7 +30,7 @@ _DOCUMENT_REFERENCE_SEARCH = [
     ),
 ]
 _LIST_SEARCH = [
-    ("patient", "reference", "the patient, as patient.identifier (no Patient resources kept)"),
+    ("patient", "reference", "Patient/<assigning authority OID>-<id>, as subject gives it"),
     ("patient.identifier", "token", "system|value of the patient id"),
     ("code", "token", "submissionset or folder"),
     ("status", "token", "current or superseded (availabilityStatus)"),

@@ -102,7 +102,7 @@ def document_reference(entry: DocumentEntry, links: Links) -> dict:
         resource["type"] = codeable_concept(entry.type_code)
     if entry.class_code:
         resource["category"] = [codeable_concept(entry.class_code)]
-    resource["subject"] = {"identifier": cx_identifier(entry.patient_id)}
+    resource["subject"] = patient_reference(entry.patient_id)
     registered = links.registered.get(entry.entry_uuid)
     if registered:
         resource["date"] = fhir_date_time(dtm_key(registered) or registered)
@@ -186,7 +186,7 @@ def _list(container: SubmissionSet | Folder, code: str, profile: str, links: Lin
         "status": LIST_STATUS.get(container.availability_status, "entered-in-error"),
         "mode": "working",
         "code": {"coding": [{"system": LIST_TYPES, "code": code}]},
-        "subject": {"identifier": cx_identifier(container.patient_id)},
+        "subject": patient_reference(container.patient_id),
     }
     if container.title:
         resource["title"] = container.title
@@ -381,6 +381,30 @@ def _authority_system(hd: str) -> str | None:
         is_iso = len(parts) < 3 or parts[2] in ("", "ISO")
         return URN_OID + universal if is_iso and _OID.fullmatch(universal) else universal
     return None
+
+
+# A Patient id made of the patient id's assigning authority OID and its value, both of FHIR id
+# characters: `Patient/2.16.578.1.12.4.1.4.1-13116900216`.
+_PATIENT_ID = re.compile(r"([0-2](?:\.(?:0|[1-9][0-9]*))+)-([A-Za-z0-9.]+)")
+
+
+def patient_reference(patient_id: str) -> dict:
+    """A subject Reference: the patient's identifier, and a `Patient/<oid>-<value>` reference
+    that the `patient` search parameter takes back, where the CX fits a FHIR id."""
+    identifier = cx_identifier(patient_id)
+    system = identifier.get("system", "")
+    reference = f"{system[len(URN_OID) :]}-{identifier['value']}"
+    if system.startswith(URN_OID) and len(reference) <= 64 and _PATIENT_ID.fullmatch(reference):
+        return {"reference": f"Patient/{reference}", "identifier": identifier}
+    return {"identifier": identifier}
+
+
+def patient_from_reference(reference: str) -> tuple[str, str] | None:
+    """The (OID, value) of a `Patient/<oid>-<value>` reference (or its bare id, or a URL ending in
+    it); None if it is no such reference."""
+    patient_id = reference.rstrip("/").rsplit("/", 1)[-1]
+    found = _PATIENT_ID.fullmatch(patient_id)
+    return (found.group(1), found.group(2)) if found else None
 
 
 @_cached

@@ -18,7 +18,7 @@ from itertools import product
 
 from mhd.datatypes import URN_UUID, assigning_authority, coding_scheme, dtm, escape, unique_id
 from mhd.outcome import FhirIssue
-from mhd.resources import DOCUMENT_STATUS, LIST_STATUS, LIST_TYPES
+from mhd.resources import DOCUMENT_STATUS, LIST_STATUS, LIST_TYPES, patient_from_reference
 from registry.dtm import dtm_key
 from registry.errors import ErrorCode, XdsError
 from registry.metadata import Association, AssociationType, DocumentEntry, Folder, SubmissionSet
@@ -331,11 +331,17 @@ def _number(text: str | None, name: str, default: int) -> int:
 
 def _patient_id(params: _Params) -> str:
     if params.by_name.get("patient") and not params.by_name.get("patient.identifier"):
-        raise _rejected(
-            "this Document Responder keeps no Patient resources to resolve a patient reference;"
-            " search by patient.identifier=urn:oid:<assigning authority>|<id>",
-            "patient",
-        )
+        reference = params.single("patient") or ""
+        found = patient_from_reference(reference)
+        if found is None:
+            raise _rejected(
+                f"patient {reference!r} is not a Patient/<assigning authority OID>-<id> reference"
+                " as DocumentReference.subject gives it; or search by"
+                " patient.identifier=urn:oid:<assigning authority>|<id>",
+                "patient",
+            )
+        oid, value = found
+        return f"{escape(value)}^^^&{oid}&ISO"
     token = params.single("patient.identifier")
     if token is None:
         raise _rejected("search parameter patient.identifier (or patient) is required", "patient")

@@ -83,7 +83,29 @@ def test_a_search_without_patient_is_a_400_operation_outcome(client):
     assert "patient.identifier" in outcome(response)
 
 
-def test_a_patient_reference_is_refused_naming_patient_identifier(client):
+def test_the_subject_reference_finds_that_patients_documents_as_patient(client, registry):
+    seed(registry, document_entry("1.1.1"))
+    seed(registry, document_entry("1.1.2", patient_id=OTHER_PATIENT), patient_id=OTHER_PATIENT)
+    subject = found(search(client, {}))[0]["subject"]
+
+    by_reference = client.get(
+        "/fhir/DocumentReference", params={"patient": subject["reference"], "status": "current"}
+    )
+
+    assert subject["reference"] == "Patient/2.16.578.1.12.4.1.4.1-13116900216"
+    assert unique_ids(by_reference) == {"1.1.1"}
+
+
+def test_patient_takes_the_reference_as_a_full_url(client, registry):
+    seed(registry, document_entry("1.1.1"))
+    url = "http://example.org/fhir/Patient/2.16.578.1.12.4.1.4.1-13116900216"
+
+    response = client.get("/fhir/DocumentReference", params={"patient": url, "status": "current"})
+
+    assert unique_ids(response) == {"1.1.1"}
+
+
+def test_a_patient_reference_of_another_form_is_refused_naming_patient_identifier(client):
     response = client.get(
         "/fhir/DocumentReference", params={"patient": "Patient/123", "status": "current"}
     )
