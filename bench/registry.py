@@ -32,13 +32,12 @@ from pathlib import Path
 from typing import Any
 
 # Run as a script, this file's folder comes first on sys.path and its name would hide the
-# `registry` package; the package is what this script measures.
+# `registry` package; the repository's root, with the package this script measures, takes its place.
 if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-    del sys.path[0]
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 import psycopg
-from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import event, text
 
 from registry.metadata import (
     Association,
@@ -52,9 +51,10 @@ from registry.metadata import (
 )
 from registry.queries import FIND_DOCUMENTS, run_stored_query
 from registry.service import as_registered, register_submission
-from registry.sql import SqlRegistryStore, normalize_url, submission_rows
+from registry.sql import SqlRegistryStore, submission_rows
 from registry.store import StoredQueryRequest
 from registry.tables import ALL_TABLES
+from tests.databases import throwaway_database
 
 DEFAULT_SERVER_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 DOCUMENTS_PER_PATIENT = 10
@@ -113,7 +113,7 @@ def main() -> None:
     with ExitStack() as stack:
         registries = []
         for entries in sizes:
-            store = SqlRegistryStore(stack.enter_context(bench_database(server)))
+            store = SqlRegistryStore(stack.enter_context(throwaway_database(server, "xcads_bench")))
             stack.callback(store.close)
             registries.append(Registry(store, entries // DOCUMENTS_PER_PATIENT))
 
@@ -155,22 +155,6 @@ def load_timed(registry: Registry) -> None:
         f"index_s={indexed - copied:.1f} analyze_s={done - indexed:.1f}",
         flush=True,
     )
-
-
-@contextmanager
-def bench_database(server_url: str) -> Iterator[str]:
-    """A new database on the server of `server_url`, dropped on the way out; yields its URL."""
-    server = make_url(normalize_url(server_url))
-    name = f"xcads_bench_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield server.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def patient_id(number: int) -> str:

@@ -35,7 +35,7 @@ if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
 
 import httpx
 
-from bench.registry import DEFAULT_SERVER_URL, bench_database, patient_submission
+from bench.registry import DEFAULT_SERVER_URL, patient_submission
 from bench.support import (
     CHUNK,
     MB,
@@ -57,6 +57,7 @@ from bench.support import (
 )
 from registry.service import register_submission
 from registry.sql import SqlRegistryStore
+from tests.databases import throwaway_database
 from tests.s3_server import BUCKET, SeaweedFS
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -312,7 +313,7 @@ def embedded(folder: Path) -> Iterator[tuple[dict[str, str], str]]:
 def postgresql_and_s3(folder: Path) -> Iterator[tuple[dict[str, str], str]]:
     """A fresh database on the benchmark's PostgreSQL, and a SeaweedFS S3 server of its own."""
     server_url = os.environ.get("XCADS_BENCH_POSTGRES_URL", DEFAULT_SERVER_URL)
-    with bench_database(server_url) as database_url:
+    with throwaway_database(server_url, "xcads_bench") as database_url:
         seaweedfs = SeaweedFS(folder / "seaweedfs")
         seaweedfs.start()
         try:

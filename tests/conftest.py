@@ -8,18 +8,19 @@ from __future__ import annotations
 # unless XCADS_TEST_POSTGRES=off says so explicitly.
 import os
 from collections.abc import Iterator
+from contextlib import ExitStack
 from uuid import uuid4
 
 import pytest
+from databases import throwaway_database
 from fastapi.testclient import TestClient
 from s3_server import BUCKET, SeaweedFS
 from servers import HOME, REPOSITORY
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
 
 from gateway.app import create_app
 from gateway.config import Settings
-from registry.sql import SqlRegistryStore, normalize_url
+from registry.sql import SqlRegistryStore
 from registry.tables import ALL_TABLES
 from repository.filesystem import FilesystemDocumentStore
 from repository.s3 import S3DocumentStore
@@ -38,21 +39,15 @@ def postgres_database_url() -> Iterator[str]:
     if POSTGRES_OFF:
         pytest.skip("PostgreSQL tests are off (XCADS_TEST_POSTGRES=off)")
 
-    server = make_url(normalize_url(POSTGRES_SERVER_URL))
-    name = f"xcads_test_{uuid4().hex[:12]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:
-        admin.dispose()
-        pytest.fail(f"PostgreSQL at {server!r} is not usable ({exc}); set XCADS_TEST_POSTGRES=off")
-
-    yield server.set(database=name).render_as_string(hide_password=False)
-
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with ExitStack() as stack:
+        try:
+            url = stack.enter_context(throwaway_database(POSTGRES_SERVER_URL, "xcads_test"))
+        except Exception as exc:
+            pytest.fail(
+                f"PostgreSQL at {POSTGRES_SERVER_URL!r} is not usable ({exc}); "
+                "set XCADS_TEST_POSTGRES=off"
+            )
+        yield url
 
 
 @pytest.fixture(params=REGISTRY_BACKENDS)

@@ -1,5 +1,5 @@
-"""Helpers for the production tests: ITI-41 requests of one document, metric values, servers
-whose log is kept, and empty PostgreSQL databases."""
+"""Helpers for the production tests: ITI-41 requests of one document, metric values, and servers
+whose log is kept."""
 
 from __future__ import annotations
 
@@ -9,21 +9,15 @@ import hashlib
 import signal
 import socket
 import threading
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 from registry_support import submit_objects_request
 from repository_support import provide_request
 from servers import Server
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 from validation_samples import PATIENT, document_entry, submission
 
 from registry.metadata import DocumentEntry
-from registry.sql import normalize_url
 
 
 def provide_one(
@@ -78,22 +72,6 @@ class DrainedServer(Server):
         if self.process.poll() is None:
             self.process.terminate()
         self.wait()
-
-
-@contextmanager
-def empty_postgres_database(server_url: str) -> Iterator[str]:
-    """A new PostgreSQL database beside the one `server_url` names, dropped afterwards."""
-    server = make_url(normalize_url(server_url))
-    name = f"xcads_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield server.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 class TcpRelay:

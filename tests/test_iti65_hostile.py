@@ -47,6 +47,15 @@ def test_tab_carriage_return_and_line_feed_are_allowed(client):
     assert post(client, bundle).status_code == 200
 
 
+def set_in_document(bundle: dict, index: int, place: str, value: object) -> None:
+    """Set `place` (`content[0].attachment.size`) of the DocumentReference at entry `index`."""
+    *parents, last = place.replace("[0]", ".0").split(".")
+    holder = resource(bundle, index)
+    for name in parents:
+        holder = holder[int(name)] if name.isdigit() else holder[name]
+    holder[last] = value
+
+
 @pytest.mark.parametrize(
     ("place", "value"),
     [
@@ -61,11 +70,7 @@ def test_a_primitive_sent_as_another_json_type_rejects_the_bundle(client, tmp_pa
     # The FHIR models would read the number 2026 as 1970-01-01T00:33:46Z and "46" or true as sizes.
     bundle = fixture_bundle("nhn")
     index = document_index(bundle)
-    *parents, last = place.replace("[0]", ".0").split(".")
-    holder = resource(bundle, index)
-    for name in parents:
-        holder = holder[int(name)] if name.isdigit() else holder[name]
-    holder[last] = value
+    set_in_document(bundle, index, place, value)
 
     response = post(client, bundle)
 
@@ -145,11 +150,7 @@ def test_a_value_the_fhir_models_trip_over_is_a_structure_error(client, tmp_path
     # The models raise TypeError or KeyError here rather than a ValidationError.
     bundle = fixture_bundle("nhn")
     index = document_index(bundle)
-    *parents, last = place.replace("[0]", ".0").split(".")
-    holder = resource(bundle, index)
-    for name in parents:
-        holder = holder[int(name)] if name.isdigit() else holder[name]
-    holder[last] = value
+    set_in_document(bundle, index, place, value)
 
     response = post(client, bundle)
 

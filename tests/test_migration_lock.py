@@ -5,7 +5,7 @@ from __future__ import annotations
 import multiprocessing
 
 import pytest
-from production_support import empty_postgres_database
+from databases import throwaway_database
 from sqlalchemy import create_engine, inspect, text
 
 from registry.migrations import upgrade
@@ -26,7 +26,7 @@ def _migrate_when_all_are_ready(url: str, barrier, failures) -> None:
 @pytest.fixture
 def empty_database(postgres_database_url):
     """A PostgreSQL database with no tables at all, dropped afterwards."""
-    with empty_postgres_database(postgres_database_url) as url:
+    with throwaway_database(postgres_database_url) as url:
         yield url
 
 

@@ -10,8 +10,9 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 from bundles import Document, encode, provide_bundle
+from databases import throwaway_database
 from lxml import etree
-from production_support import DrainedServer, empty_postgres_database, provide_one
+from production_support import DrainedServer, provide_one
 from repository_support import read_reply, retrieve_request
 from servers import HOME, PERSON_ID_AUTHORITY, REPOSITORY, SOAP
 from soap_messages import NS, find_documents, retrieve, split_multipart
@@ -30,7 +31,7 @@ ROUNDS = 4
 def replicas(tmp_path_factory, postgres_database_url, seaweedfs) -> Iterator[list[DrainedServer]]:
     folder = tmp_path_factory.mktemp("replicas")
     store = f"s3://xcads-test/{uuid.uuid4().hex}"
-    with empty_postgres_database(postgres_database_url) as database:
+    with throwaway_database(postgres_database_url) as database:
         environment = {"XCADS_DATABASE_URL": database, **seaweedfs.environment(store)}
         started: list[DrainedServer] = []
         try:
