@@ -1,19 +1,35 @@
 """The floor of bench/run.py: a bare ASGI app on uvicorn answering every request with one
 pre-rendered response, so that each xcads figure stands beside what the HTTP stack itself does.
 
-It runs uvicorn as `xcads serve` does (httptools and uvloop where installed, no access log) and
-reads each request body whole before answering, as xcads must. With `--stream-bytes N` it sends N
-bytes in 64 KiB chunks without a Content-Length, as xcads streams an ITI-39 document.
+It runs uvicorn as `xcads serve` does (httptools and uvloop where installed, no access log, the
+same number of worker processes) and reads each request body whole before answering, as xcads
+must. With `--stream-bytes N` it sends N bytes in 64 KiB chunks without a Content-Length, as
+xcads streams an ITI-39 document.
+
+With `--framework` it serves xcads' own app instead (FastAPI, its middleware: request ids,
+metrics, limits) with one route more, answering the same pre-rendered response: what an xcads
+endpoint that did no work at all would reach, the framework's ceiling under the bare floor.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import sys
+import tempfile
 from pathlib import Path
 
 import uvicorn
 
+# Run as a script, this file's folder comes first on sys.path, where `registry.py` would hide the
+# package of that name: the repository's root takes its place (uvicorn imports bench.floor).
+if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)
+
 CHUNK = 64 * 1024
+# How the worker processes learn their arguments: uvicorn starts them from an import string.
+_ARGUMENTS = "XCADS_BENCH_FLOOR"
 
 
 def floor_app(body: bytes, content_type: str, status: int, stream_bytes: int):
@@ -44,6 +60,39 @@ def floor_app(body: bytes, content_type: str, status: int, stream_bytes: int):
     return app
 
 
+def framework_app(body: bytes, content_type: str, status: int, path: str):
+    """xcads' own app, on a registry of its own, with a route at `path` answering `body`."""
+    from fastapi import Request
+    from fastapi.responses import Response
+
+    from gateway.app import create_app
+    from gateway.config import Settings
+
+    app = create_app(Settings(data_dir=Path(tempfile.mkdtemp(prefix="xcads-ceiling-"))))
+
+    async def ceiling(request: Request) -> Response:
+        await request.body()
+        return Response(body, status_code=status, media_type=content_type)
+
+    # Inserted first, so that this path is not taken for one of xcads' own endpoints.
+    app.router.add_api_route(path, ceiling, methods=["GET", "POST"])
+    app.router.routes.insert(0, app.router.routes.pop())
+    return app
+
+
+def app_from_environment():
+    """The app that the arguments in the environment describe (uvicorn's factory)."""
+    arguments = json.loads(os.environ[_ARGUMENTS])
+    body = Path(arguments["response"]).read_bytes()
+    if arguments["framework"]:
+        return framework_app(
+            body, arguments["content_type"], arguments["status"], arguments["path"]
+        )
+    return floor_app(
+        body, arguments["content_type"], arguments["status"], arguments["stream_bytes"]
+    )
+
+
 def main() -> None:
     """Serve the pre-rendered response on 127.0.0.1 until stopped."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -52,16 +101,30 @@ def main() -> None:
     parser.add_argument("--content-type", default="application/octet-stream")
     parser.add_argument("--status", type=int, default=200)
     parser.add_argument("--stream-bytes", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--framework", action="store_true", help="xcads' app, one route more")
+    parser.add_argument("--path", default="/", help="the --framework route's path")
     args = parser.parse_args()
 
-    app = floor_app(args.response.read_bytes(), args.content_type, args.status, args.stream_bytes)
+    os.environ[_ARGUMENTS] = json.dumps(
+        {
+            "response": str(args.response.resolve()),
+            "content_type": args.content_type,
+            "status": args.status,
+            "stream_bytes": args.stream_bytes,
+            "framework": args.framework,
+            "path": args.path,
+        }
+    )
     uvicorn.run(
-        app,
+        "bench.floor:app_from_environment",
+        factory=True,
         host="127.0.0.1",
         port=args.port,
+        workers=args.workers,
         log_level="warning",
         access_log=False,
-        lifespan="off",
+        lifespan="on" if args.framework else "off",
     )
 
 

@@ -8,7 +8,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -18,6 +17,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 from lxml import etree
 
 from registry.ebrim import association_to_rim, document_entry_to_rim, submission_set_to_rim
@@ -143,7 +143,8 @@ class Server:
 
 class Floor:
     """`bench/floor.py`: a bare ASGI app on uvicorn answering every request with one pre-rendered
-    response, `body`, or `stream_bytes` bytes sent in chunks as xcads streams a document."""
+    response, `body`, or `stream_bytes` bytes sent in chunks as xcads streams a document; with
+    `framework_path`, xcads' own app answering `body` at that path (the framework's ceiling)."""
 
     def __init__(
         self,
@@ -153,6 +154,8 @@ class Floor:
         content_type: str = "application/octet-stream",
         status: int = 200,
         stream_bytes: int = 0,
+        workers: int = 1,
+        framework_path: str | None = None,
     ) -> None:
         response = folder / "floor-response"
         response.write_bytes(body)
@@ -166,14 +169,18 @@ class Floor:
             f"--content-type={content_type}",
             f"--status={status}",
             f"--stream-bytes={stream_bytes}",
+            f"--workers={workers}",
         ]
+        if framework_path is not None:
+            command += ["--framework", f"--path={framework_path}"]
         self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + START_TIMEOUT_S
+        # Answered, not only connected: with workers the socket listens before they are ready.
         while time.monotonic() < deadline and self.process.poll() is None:
             try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                httpx.get(self.base + "/", timeout=1)
                 return
-            except OSError:
+            except httpx.HTTPError:
                 time.sleep(0.1)
         self.stop()
         raise SystemExit("the floor server did not start")

@@ -20,6 +20,7 @@ from conformance.client.commands import add_client_commands
 from gateway.app import ENDPOINTS, create_app, open_documents
 from gateway.config import Settings
 from gateway.logs import configure_logging
+from gateway.worker_sockets import SPREADS_CONNECTIONS, worker_socket
 from mhd.codemap import CodeMapError
 from registry.sql import SqlRegistryStore
 from repository.repair import repair as repair_store
@@ -78,7 +79,10 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def _serve_workers(args: argparse.Namespace, settings: Settings, config: uvicorn.Config) -> int:
-    socket = config.bind_socket()
+    if SPREADS_CONNECTIONS:
+        socket = worker_socket(config.host, config.port)
+    else:
+        socket = config.bind_socket()
     host, port = socket.getsockname()[:2]
     metrics_dir = Path(tempfile.mkdtemp(prefix="metrics-", dir=_spool(settings)))
     os.environ.update(

@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     # Worker processes of `xcads serve` sharing its socket: one process runs Python on one core,
     # so a machine with more cores answers more requests with more workers.
     workers: int = Field(default=1, ge=1, le=64)
+    # Stored queries run in at most query_threads threads per worker process at once (see
+    # gateway/query_threads.py); other blocking work keeps the shared thread pool.
+    query_threads: int = Field(default=2, ge=1, le=64)
     shutdown_grace_seconds: float = 30.0
     keep_alive_seconds: float = 5.0
     body_read_timeout_seconds: float = 60.0

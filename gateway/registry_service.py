@@ -91,7 +91,7 @@ ACTIONS: dict[str, RegistryAction] = {
     ),
 }
 
-_ENDPOINT = SoapEndpoint("registry", ACTIONS)
+_ENDPOINT = SoapEndpoint("registry", ACTIONS, queries=[REGISTRY_STORED_QUERY])
 
 router = APIRouter()
 

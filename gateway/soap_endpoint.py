@@ -30,6 +30,7 @@ from gateway.mtom import (
     root_xml,
 )
 from gateway.outbox import Answer, Outbox, Routing, routing_for
+from gateway.query_threads import run_query
 from gateway.schema import check_body
 from gateway.soap import FaultCode, SoapFault, SoapRequest
 from registry.ebrim import XmlRejected, parse_xml
@@ -38,6 +39,10 @@ from registry.store import RegistryStore
 from repository.store import DocumentStore
 
 _XML_MEDIA_TYPES = ("", soap.SOAP12_MEDIA_TYPE, "text/xml", "application/xml")
+
+# A plain envelope up to this size is parsed on the event loop (queries are a few KB): longer
+# ones, and MTOM packages, are parsed in a worker thread as parsing them takes long.
+_READ_ON_LOOP_BYTES = 64 * 1024
 
 # ITI-41 documents: read from their MIME part directly instead of through base64 text.
 _BYTES_AS_THEY_ARE = frozenset({qname(XDS, "Document")})
@@ -99,9 +104,13 @@ def service_route(path: str) -> str:
 class SoapEndpoint:
     """A SOAP 1.2 endpoint answering each wsa:Action with its handler; anything else faults."""
 
-    def __init__(self, name: str, handlers: Mapping[str, Handler]) -> None:
+    def __init__(
+        self, name: str, handlers: Mapping[str, Handler], *, queries: Iterable[str] = ()
+    ) -> None:
         self.name = name
         self.handlers = handlers
+        # The actions answered from the registry alone, in the query threads (query_threads.py).
+        self.queries = frozenset(queries)
         self.log = logging.getLogger(f"xcads.{name}")
 
     async def answer(self, request: Request) -> Response:
@@ -116,10 +125,19 @@ class SoapEndpoint:
         except SoapFault as error:
             return self._fault(error, None, None)
 
+        # A small plain envelope is read here, so that its action chooses the threads.
+        exchange = None
+        if incoming.package is None and len(incoming.envelope) <= _READ_ON_LOOP_BYTES:
+            exchange = self._exchange(incoming, state.settings, state.registry, state.documents)
+            if isinstance(exchange, Response):
+                return exchange
+
+        args = (incoming, state.settings, state.registry, state.documents, exchange)
         try:
-            outcome = await run_in_threadpool(
-                self._answer_now, incoming, state.settings, state.registry, state.documents
-            )
+            if exchange is not None and exchange.request.action in self.queries:
+                outcome = await run_query(state, self._answer_now, *args)
+            else:
+                outcome = await run_in_threadpool(self._answer_now, *args)
         except BaseException:
             incoming.close()
             raise
@@ -151,11 +169,14 @@ class SoapEndpoint:
         settings: Settings,
         registry: RegistryStore,
         documents: DocumentStore,
+        exchange: Exchange | None = None,
     ) -> Response | Exchange:
-        """Read the envelope and answer; the Exchange instead if the answer goes out later."""
-        exchange = self._exchange(incoming, settings, registry, documents)
-        if isinstance(exchange, Response):
-            return exchange
+        """Read the envelope (unless `exchange` holds it read) and answer; the Exchange instead
+        if the answer goes out later."""
+        if exchange is None:
+            exchange = self._exchange(incoming, settings, registry, documents)
+            if isinstance(exchange, Response):
+                return exchange
         try:
             exchange.routing = routing_for(exchange.request, settings)
         except SoapFault as error:

@@ -59,4 +59,5 @@ _ENDPOINT = SoapEndpoint(
         CROSS_GATEWAY_QUERY: cross_gateway_query,
         CROSS_GATEWAY_RETRIEVE: cross_gateway_retrieve,
     },
+    queries=[CROSS_GATEWAY_QUERY],
 )

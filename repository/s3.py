@@ -20,7 +20,7 @@ from urllib.parse import unquote, urlparse
 import certifi
 import urllib3
 from minio import Minio
-from minio.commonconfig import ComposeSource
+from minio.commonconfig import ComposeSource, CopySource
 from minio.error import S3Error
 
 from repository.naming import key_of, object_name
@@ -33,6 +33,8 @@ CHUNK_SIZE = 64 * 1024
 # time: minio's parallel uploader leaves its threads waiting forever when the source fails.
 PART_SIZE = 5 * 1024 * 1024
 
+# S3 copies an object of up to 5 GiB in one CopyObject request; larger ones part by part.
+_LARGEST_COPY = 5 * 1024**3
 _MISSING = frozenset({"NoSuchKey", "NoSuchObject", "NotFound", "ResourceNotFound"})
 _REFUSED = frozenset(
     {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken"}
@@ -165,10 +167,15 @@ class S3DocumentStore(DocumentStore):
     def promote(self, staged: StagedDocument, key: str) -> None:
         """Copy staged bytes under `key` server-side, then drop the staging object."""
         staging = self.staging_prefix + staged.token
-        # compose_object copies in one request up to 5 GiB and part by part beyond.
-        self.client.compose_object(
-            self.bucket, self._object_of(key), [ComposeSource(self.bucket, staging)]
-        )
+        if staged.size <= _LARGEST_COPY:
+            # One CopyObject request; compose_object would first ask the object's size (HEAD).
+            self.client.copy_object(
+                self.bucket, self._object_of(key), CopySource(self.bucket, staging)
+            )
+        else:
+            self.client.compose_object(
+                self.bucket, self._object_of(key), [ComposeSource(self.bucket, staging)]
+            )
         # The document is visible now; a staging object left behind is for `xcads repair`.
         self._remove_quietly(staging)
 

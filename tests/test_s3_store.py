@@ -5,6 +5,7 @@ What every store does, the S3 store included, is in test_document_store.py.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from uuid import uuid4
 
@@ -61,6 +62,22 @@ def test_objects_and_staged_bytes_live_under_the_prefix(seaweedfs):
         f"{prefix}/objects/{object_name('1.2.3^x')}",
         f"{prefix}/staging/{staged.token}",
     ]
+
+
+@pytest.mark.parametrize("claimed_size", [None, 6 * 1024**3], ids=["copied", "composed"])
+def test_promote_copies_server_side_in_one_request_up_to_5_gib_and_composes_beyond(
+    seaweedfs, claimed_size
+):
+    store = S3DocumentStore.from_url(f"s3://{BUCKET}/{uuid4().hex}", seaweedfs.connection)
+    staged = store.stage([b"promoted bytes"])
+    if claimed_size is not None:
+        # A staged size above one CopyObject's limit takes the part-by-part path.
+        staged = dataclasses.replace(staged, size=claimed_size)
+
+    store.promote(staged, "1.2.3")
+
+    assert b"".join(store.open("1.2.3")) == b"promoted bytes"
+    assert list(store.staged()) == []
 
 
 def test_repository_url_scheme_picks_the_store(seaweedfs, s3_url, tmp_path: Path):
