@@ -242,15 +242,24 @@ class SqlRegistryStore(RegistryStore):
 
     def stored_objects(self, entry_uuids: list[str]) -> list[StoredObject]:
         """Return the registry objects of any kind with these entryUUIDs, any status."""
+        # One round trip per chunk: each table is a branch of one UNION ALL.
+        kinds = {table.name: kind for kind, table in _OBJECT_TABLES}
         found: list[StoredObject] = []
         with self._read() as connection:
-            for kind, table in _OBJECT_TABLES:
-                patient = table.c.patient_id if "patient_id" in table.c else null()
-                columns = (table.c.entry_uuid, patient, table.c.availability_status)
-                for chunk in _chunks(list(dict.fromkeys(entry_uuids))):
-                    statement = select(*columns).where(table.c.entry_uuid.in_(chunk))
-                    for entry_uuid, patient_id, status in connection.execute(statement):
-                        found.append(StoredObject(entry_uuid, kind, patient_id, status))
+            for chunk in _chunks(list(dict.fromkeys(entry_uuids))):
+                branches = [
+                    select(
+                        literal(table.name),
+                        table.c.entry_uuid,
+                        table.c.patient_id if "patient_id" in table.c else null(),
+                        table.c.availability_status,
+                    ).where(table.c.entry_uuid.in_(chunk))
+                    for _, table in _OBJECT_TABLES
+                ]
+                for table_name, entry_uuid, patient_id, status in connection.execute(
+                    union_all(*branches)
+                ):
+                    found.append(StoredObject(entry_uuid, kinds[table_name], patient_id, status))
         return found
 
     def find_document_entries(self, query: DocumentEntryQuery, limit: int) -> list[DocumentEntry]:

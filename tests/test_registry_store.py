@@ -23,6 +23,7 @@ from registry.errors import ErrorCode, XdsError
 from registry.metadata import Association, DocumentEntry, Folder, SubmissionSet
 from registry.migrations import upgrade
 from registry.sql import SqlRegistryStore, from_json, normalize_url
+from registry.store import ObjectKind, StoredObject
 from registry.tables import ALL_TABLES, association, folder, registry_metadata, submission_set
 
 
@@ -82,6 +83,30 @@ def test_register_round_trips_submission_set_folder_and_associations(registry_st
     assert sets == [whole.submission_set]
     assert folders == [folder_]
     assert links == whole.associations
+
+
+def test_stored_objects_tells_kind_patient_and_status_of_objects_of_every_kind(registry_store):
+    entry = document_entry("1.1")
+    folder_ = complete_folder()
+    whole = submission(entry, folders=[folder_])
+    registry_store.register(whole, lambda: None)
+    (link,) = whole.associations
+    asked = [entry.entry_uuid, folder_.entry_uuid, link.entry_uuid, whole.submission_set.entry_uuid]
+
+    found = registry_store.stored_objects([*asked, new_uuid(), entry.entry_uuid])
+
+    approved = "urn:oasis:names:tc:ebxml-regrep:StatusType:Approved"
+    assert sorted(found, key=lambda stored: asked.index(stored.entry_uuid)) == [
+        StoredObject(entry.entry_uuid, ObjectKind.DOCUMENT_ENTRY, entry.patient_id, approved),
+        StoredObject(folder_.entry_uuid, ObjectKind.FOLDER, folder_.patient_id, approved),
+        StoredObject(link.entry_uuid, ObjectKind.ASSOCIATION, None, approved),
+        StoredObject(
+            whole.submission_set.entry_uuid,
+            ObjectKind.SUBMISSION_SET,
+            whole.submission_set.patient_id,
+            approved,
+        ),
+    ]
 
 
 def test_register_stores_nothing_when_before_commit_raises(registry_store):
