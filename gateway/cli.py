@@ -13,6 +13,7 @@ from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
+from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
 
 from conformance.cli import add_commands as add_conformance_commands
@@ -80,7 +81,12 @@ def serve(args: argparse.Namespace) -> int:
 
 def _serve_workers(args: argparse.Namespace, settings: Settings, config: uvicorn.Config) -> int:
     if SPREADS_CONNECTIONS:
-        socket = worker_socket(config.host, config.port)
+        try:
+            socket = worker_socket(config.host, config.port)
+        except OSError as error:
+            # As uvicorn reports it, with its exit status, when one process serves.
+            log.error("serve.bind_failed host=%s port=%s error=%r", config.host, config.port, error)
+            return STARTUP_FAILURE
     else:
         socket = config.bind_socket()
     host, port = socket.getsockname()[:2]

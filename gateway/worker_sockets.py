@@ -30,13 +30,22 @@ class WorkerSocket(socket.socket):
         return bound_with_reuse_port, (self.family, self.getsockname()[:2])
 
 
-def bound_with_reuse_port(family: int, address: tuple[str, int]) -> WorkerSocket:
-    """A TCP socket bound to `address` with SO_REUSEPORT (and SO_REUSEADDR, as uvicorn binds)."""
+def bound_with_reuse_port(
+    family: int, address: tuple[str, int], *, port_must_be_free: bool = False
+) -> WorkerSocket:
+    """A TCP socket bound to `address` with SO_REUSEPORT (and SO_REUSEADDR, as uvicorn binds).
+
+    With `port_must_be_free` SO_REUSEPORT is set only once bound: a port that another process
+    listens on then fails to bind (EADDRINUSE), even if that process also set SO_REUSEPORT,
+    rather than silently taking a share of its connections.
+    """
     sock = WorkerSocket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        if not port_must_be_free:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind(address)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     except BaseException:
         sock.close()
         raise
@@ -44,6 +53,7 @@ def bound_with_reuse_port(family: int, address: tuple[str, int]) -> WorkerSocket
 
 
 def worker_socket(host: str, port: int) -> WorkerSocket:
-    """The supervisor's socket on `host`:`port` (0 picks a free port) for the workers to share."""
+    """The supervisor's socket on `host`:`port` (0 picks a free port) for the workers to share;
+    OSError if something else listens there."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    return bound_with_reuse_port(family, (host, port))
+    return bound_with_reuse_port(family, (host, port), port_must_be_free=True)

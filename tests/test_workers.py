@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -216,3 +218,26 @@ def test_a_worker_that_dies_is_replaced_and_no_connection_is_lost(tmp_path):
         server.stop()
 
     assert answers == [200] * 40
+
+
+def test_a_port_another_process_listens_on_is_refused_even_with_so_reuseport(tmp_path):
+    # The workers share their port with SO_REUSEPORT; another listener that set it too must not
+    # silently get a share of xcads' connections, nor xcads of its.
+    other = socket.socket()
+    other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    other.bind(("127.0.0.1", 0))
+    other.listen()
+    port = other.getsockname()[1]
+    try:
+        served = subprocess.run(
+            [sys.executable, "-m", "gateway.cli", "serve", "--port", str(port), "--workers", "2"],
+            env={**os.environ, "XCADS_DATA_DIR": str(tmp_path / "data")},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        other.close()
+
+    assert served.returncode == 3
+    assert "serve.bind_failed" in served.stderr and "Address already in use" in served.stderr
