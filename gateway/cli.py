@@ -10,9 +10,11 @@ import shutil
 import tempfile
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
+from pydantic import ValidationError
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
 
@@ -32,6 +34,8 @@ log = logging.getLogger("xcads.gateway")
 # environment: where the shared socket listens, and the log level of the command line.
 WORKER_ANNOUNCE = "XCADS_WORKER_ANNOUNCE"
 WORKER_LOG_LEVEL = "XCADS_WORKER_LOG_LEVEL"
+# The exit status of a command refused for its configuration (as an unusable code map).
+INVALID_CONFIGURATION = 2
 
 
 class AnnouncingServer(uvicorn.Server):
@@ -54,12 +58,14 @@ def serve(args: argparse.Namespace) -> int:
     overrides = {"data_dir": Path(args.data_dir).resolve()} if args.data_dir else {}
     if args.workers is not None:
         overrides["workers"] = args.workers
-    settings = Settings(**overrides)
+    settings = configured(**overrides)
+    if settings is None:
+        return INVALID_CONFIGURATION
     try:
         app = create_app(settings)
     except CodeMapError as error:
         log.error("config.invalid XCADS_CODE_MAP %s", error)
-        return 2
+        return INVALID_CONFIGURATION
     config = uvicorn.Config(
         app,
         host=args.host,
@@ -200,8 +206,26 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `xcads` console command."""
     args = build_parser().parse_args(argv)
-    configure_logging(args.log_level, Settings().log_format)
+    settings = configured()
+    if settings is None:
+        return INVALID_CONFIGURATION
+    configure_logging(args.log_level, settings.log_format)
     return args.run(args)
+
+
+def configured(**overrides: Any) -> Settings | None:
+    """The settings from the environment and `overrides`; None, each problem logged in one line
+    naming its variable, if they are not valid."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        if not logging.getLogger().handlers:
+            configure_logging("info", "text")
+        for problem in error.errors():
+            name = "XCADS_" + "_".join(str(part) for part in problem["loc"]).upper()
+            # The value is left out: it may be a secret.
+            log.error("config.invalid %s %s", name, problem["msg"])
+        return None
 
 
 if __name__ == "__main__":

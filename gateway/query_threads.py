@@ -9,7 +9,7 @@ threads losing time to handing the GIL around (bench/run.py, ITI-38).
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import anyio
@@ -17,6 +17,14 @@ import anyio.to_thread
 from starlette.datastructures import State
 
 T = TypeVar("T")
+
+# The status of an answer nobody receives, its client gone (not in HTTP; nginx's convention),
+# so that metrics and logs tell such requests apart.
+CLIENT_CLOSED_REQUEST = 499
+
+
+class ClientGone(Exception):
+    """The client closed its connection while its query waited for a thread."""
 
 
 def query_limiter(state: State) -> anyio.CapacityLimiter:
@@ -28,8 +36,18 @@ def query_limiter(state: State) -> anyio.CapacityLimiter:
     return limiter
 
 
-async def run_query(state: State, function: Callable[..., T], *args: Any) -> T:
-    """Run `function(*args)` in one of the app's query threads, waiting for one to be free."""
-    return await anyio.to_thread.run_sync(
-        functools.partial(function, *args), limiter=query_limiter(state)
-    )
+async def run_query(
+    state: State,
+    function: Callable[..., T],
+    *args: Any,
+    gone: Callable[[], Awaitable[bool]] | None = None,
+) -> T:
+    """Run `function(*args)` in one of the app's query threads, waiting for one to be free.
+
+    Raise ClientGone instead if `gone()` says, once a thread is free, that nobody waits for the
+    answer any more: queued queries of clients that gave up are not run.
+    """
+    async with query_limiter(state):
+        if gone is not None and await gone():
+            raise ClientGone
+        return await anyio.to_thread.run_sync(functools.partial(function, *args))

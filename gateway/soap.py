@@ -65,6 +65,7 @@ class SoapFault(Exception):
         subsubcode: str | None = None,
         not_understood: list[str] | None = None,
         problem_action: str | None = None,
+        problem_soap_action: str | None = None,
         problem_header: str | None = None,
         soap11: bool = False,
         http_status: int | None = None,
@@ -76,6 +77,7 @@ class SoapFault(Exception):
         self.subsubcode = subsubcode
         self.not_understood = not_understood or []
         self.problem_action = problem_action
+        self.problem_soap_action = problem_soap_action
         self.problem_header = problem_header
         self.soap11 = soap11
         self._http_status = http_status
@@ -169,9 +171,21 @@ def read_envelope(root: etree._Element, *, action: str | None = None) -> SoapReq
     blocks = [] if header is None else [b for b in header if isinstance(b.tag, str)]
     _check_must_understand(blocks)
     addressing, endpoints = _addressing(blocks)
+    wsa_action = addressing.get("Action")
+    if wsa_action and action and action.strip() != wsa_action.strip():
+        # WS-Addressing 1.0 SOAP Binding (6.4.1, Action Mismatch): the media type's action
+        # parameter, when sent, must be wsa:Action; intermediaries may route by either.
+        raise SoapFault(
+            FaultCode.SENDER,
+            f"the wsa:Action {wsa_action} differs from the media type's action {action}",
+            subcode=qname(WSA, "InvalidAddressingHeader"),
+            subsubcode=qname(WSA, "ActionMismatch"),
+            problem_action=wsa_action,
+            problem_soap_action=action,
+        )
     return SoapRequest(
         body=content,
-        action=addressing.get("Action") or action,
+        action=wsa_action or action,
         message_id=addressing.get("MessageID"),
         reply_to=endpoints.get("ReplyTo"),
         fault_to=endpoints.get("FaultTo"),
@@ -340,6 +354,9 @@ def _add_fault(body: etree._Element, error: SoapFault) -> None:
         if error.problem_action:
             problem = etree.SubElement(detail, qname(WSA, "ProblemAction"))
             etree.SubElement(problem, qname(WSA, "Action")).text = error.problem_action
+            if error.problem_soap_action:
+                soap_action = etree.SubElement(problem, qname(WSA, "SoapAction"))
+                soap_action.text = error.problem_soap_action
         if error.problem_header:
             header_name = etree.QName(error.problem_header)
             problem = etree.SubElement(

@@ -30,7 +30,7 @@ from gateway.mtom import (
     root_xml,
 )
 from gateway.outbox import Answer, Outbox, Routing, routing_for
-from gateway.query_threads import run_query
+from gateway.query_threads import CLIENT_CLOSED_REQUEST, ClientGone, run_query
 from gateway.schema import check_body
 from gateway.soap import FaultCode, SoapFault, SoapRequest
 from registry.ebrim import XmlRejected, parse_xml
@@ -125,19 +125,27 @@ class SoapEndpoint:
         except SoapFault as error:
             return self._fault(error, None, None)
 
-        # A small plain envelope is read here, so that its action chooses the threads.
-        exchange = None
-        if incoming.package is None and len(incoming.envelope) <= _READ_ON_LOOP_BYTES:
-            exchange = self._exchange(incoming, state.settings, state.registry, state.documents)
+        stores = (state.settings, state.registry, state.documents)
+        try:
+            # The envelope is read first, so that its action chooses the threads; a small plain
+            # one here, larger ones and MTOM packages in the shared threads.
+            if incoming.package is None and len(incoming.envelope) <= _READ_ON_LOOP_BYTES:
+                exchange = self._exchange(incoming, *stores)
+            else:
+                exchange = await run_in_threadpool(self._exchange, incoming, *stores)
             if isinstance(exchange, Response):
+                incoming.close()
                 return exchange
 
-        args = (incoming, state.settings, state.registry, state.documents, exchange)
-        try:
-            if exchange is not None and exchange.request.action in self.queries:
-                outcome = await run_query(state, self._answer_now, *args)
+            if exchange.request.action in self.queries:
+                gone = request.is_disconnected
+                outcome = await run_query(state, self._answer_now, exchange, gone=gone)
             else:
-                outcome = await run_in_threadpool(self._answer_now, *args)
+                outcome = await run_in_threadpool(self._answer_now, exchange)
+        except ClientGone:
+            incoming.close()
+            self.log.info("%s.abandoned action=%s", self.name, exchange.request.action)
+            return Response(status_code=CLIENT_CLOSED_REQUEST)
         except BaseException:
             incoming.close()
             raise
@@ -163,22 +171,10 @@ class SoapEndpoint:
             error = SoapFault(FaultCode.RECEIVER, "the request could not be processed")
             return Answer(fault_response(error, None, fault_to), is_fault=True)
 
-    def _answer_now(
-        self,
-        incoming: IncomingMessage,
-        settings: Settings,
-        registry: RegistryStore,
-        documents: DocumentStore,
-        exchange: Exchange | None = None,
-    ) -> Response | Exchange:
-        """Read the envelope (unless `exchange` holds it read) and answer; the Exchange instead
-        if the answer goes out later."""
-        if exchange is None:
-            exchange = self._exchange(incoming, settings, registry, documents)
-            if isinstance(exchange, Response):
-                return exchange
+    def _answer_now(self, exchange: Exchange) -> Response | Exchange:
+        """Answer a request read; the Exchange instead if the answer goes out later."""
         try:
-            exchange.routing = routing_for(exchange.request, settings)
+            exchange.routing = routing_for(exchange.request, exchange.settings)
         except SoapFault as error:
             return self._fault(error, exchange.request.action, exchange.request.message_id)
         if exchange.routing is not None:

@@ -20,7 +20,7 @@ from fastapi.responses import Response, StreamingResponse
 from fhir.resources.R4B import get_fhir_model_class
 
 from gateway.config import strip_urn_oid
-from gateway.query_threads import run_query
+from gateway.query_threads import CLIENT_CLOSED_REQUEST, ClientGone, run_query
 from mhd.capability import capability_statement
 from mhd.datatypes import URN_OID, URN_UUID
 from mhd.formats import FhirFormat, format_of
@@ -201,10 +201,15 @@ async def _search(request: Request, kind: str, parse, event: str) -> Response:
         strict = "handling=strict" in request.headers.get("prefer", "").replace(" ", "")
         settings = request.app.state.settings
         search = parse(pairs, max_count=settings.max_query_results, strict=strict)
-        bundle, total = await run_query(request.app.state, _searchset, request, kind, search)
+        bundle, total = await run_query(
+            request.app.state, _searchset, request, kind, search, gone=request.is_disconnected
+        )
     except (SearchRejected, Rejected) as rejected:
         log.info("%s.rejected ms=%.1f", event, (time.perf_counter() - started) * 1000)
         return _outcome(rejected, xml)
+    except ClientGone:
+        log.info("%s.abandoned ms=%.1f", event, (time.perf_counter() - started) * 1000)
+        return Response(status_code=CLIENT_CLOSED_REQUEST)
     log.info(
         "%s.search results=%d page=%d ms=%.1f",
         event,

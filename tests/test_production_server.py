@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import signal
 import socket
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -269,3 +272,31 @@ def test_json_logs_give_every_line_of_a_request_its_request_id(tmp_path):
     (provided,) = [r for r in records if r["event"].startswith("iti41.")]
     assert provided["request_id"] == "submit-77"
     assert next(r for r in records if r["event"] == "endpoint.ready")["request_id"] == "-"
+
+
+@pytest.mark.parametrize(
+    ("environment", "arguments", "variable"),
+    [
+        ({"XCADS_QUERY_THREADS": "0"}, [], "XCADS_QUERY_THREADS"),
+        ({"XCADS_QUERY_THREADS": "abc"}, [], "XCADS_QUERY_THREADS"),
+        ({"XCADS_WORKERS": "65"}, [], "XCADS_WORKERS"),
+        ({}, ["--workers", "0"], "XCADS_WORKERS"),
+        ({"XCADS_LOG_FORMAT": "xml"}, [], "XCADS_LOG_FORMAT"),
+    ],
+)
+def test_serve_with_an_invalid_setting_exits_naming_the_variable(
+    tmp_path, environment, arguments, variable
+):
+    command = [sys.executable, "-m", "gateway.cli", "serve", "--port", "0", *arguments]
+
+    finished = subprocess.run(
+        command,
+        env={**os.environ, "XCADS_DATA_DIR": str(tmp_path / "data"), **environment},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert finished.returncode == 2
+    assert f"config.invalid {variable} " in finished.stderr
+    assert "Traceback" not in finished.stderr

@@ -61,10 +61,24 @@ def test_action_from_the_media_type_is_used_without_wsa_action():
     assert parse_envelope(envelope(), action="urn:from-media-type").action == "urn:from-media-type"
 
 
-def test_wsa_action_wins_over_the_media_type():
+def test_a_media_type_action_equal_to_wsa_action_is_accepted():
     data = envelope("<wsa:Action>urn:header</wsa:Action>")
 
-    assert parse_envelope(data, action="urn:media").action == "urn:header"
+    assert parse_envelope(data, action=" urn:header ").action == "urn:header"
+
+
+def test_a_media_type_action_other_than_wsa_action_is_an_action_mismatch_fault():
+    data = envelope("<wsa:Action>urn:header</wsa:Action>")
+
+    error = raises_fault(data, action="urn:media")
+    root = etree.fromstring(fault(error).body)
+
+    assert error.code == FaultCode.SENDER
+    assert error.subcode == f"{{{WSA}}}InvalidAddressingHeader"
+    assert error.subsubcode == f"{{{WSA}}}ActionMismatch"
+    problem = "//env:Detail/wsa:ProblemAction"
+    assert root.xpath(f"{problem}/wsa:Action/text()", namespaces=NS) == ["urn:header"]
+    assert root.xpath(f"{problem}/wsa:SoapAction/text()", namespaces=NS) == ["urn:media"]
 
 
 def test_soap11_envelope_is_a_version_mismatch_answered_in_soap11():

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from lxml import etree
 from registry_support import body_of, register, stored_query
 from repository_support import assert_schema_valid
-from soap_messages import envelope
+from soap_messages import as_mtom, envelope
 from validation_samples import PATIENT, document_entry, submission
 
 from gateway import registry_service, repository_service, xca
@@ -331,3 +331,26 @@ def test_registry_responses_are_schema_valid(client):
     assert len(found.findall(f".//{{{RIM}}}ExtrinsicObject")) == 1
     for element in (failure, success, found):
         assert_schema_valid(element)
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+@pytest.mark.parametrize("mtom", [False, True], ids=["plain", "MTOM"])
+def test_a_media_type_action_other_than_wsa_action_is_faulted_as_action_mismatch(
+    client, endpoint, mtom
+):
+    path, _, _, handlers = ENDPOINTS[endpoint]
+    action, other = sorted(handlers)[:2]
+    message = envelope(action, "<x:Op xmlns:x='urn:x'/>")
+    if mtom:
+        body, content_type = as_mtom(message, other)
+    else:
+        body, content_type = message.encode(), f'{SOAP}; action="{other}"'
+
+    reply = client.post(path, content=body, headers={"Content-Type": content_type})
+
+    assert reply.status_code == 400
+    assert fault_codes(reply) == [
+        f"{{{ENV}}}Sender",
+        "{http://www.w3.org/2005/08/addressing}InvalidAddressingHeader",
+        "{http://www.w3.org/2005/08/addressing}ActionMismatch",
+    ]
