@@ -6,9 +6,10 @@ same number of worker processes) and reads each request body whole before answer
 must. With `--stream-bytes N` it sends N bytes in 64 KiB chunks without a Content-Length, as
 xcads streams an ITI-39 document.
 
-With `--framework` it serves xcads' own app instead (FastAPI, its middleware: request ids,
-metrics, limits) with one route more, answering the same pre-rendered response: what an xcads
-endpoint that did no work at all would reach, the framework's ceiling under the bare floor.
+Run it as `python -m bench.floor` from the repository's root. With `--framework` it serves
+xcads' own app instead (FastAPI, its middleware: request ids, metrics, limits) with one route
+more, answering the same pre-rendered response: what an xcads endpoint that did no work at all
+would reach, the framework's ceiling under the bare floor.
 """
 
 from __future__ import annotations
@@ -16,16 +17,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import tempfile
 from pathlib import Path
 
 import uvicorn
-
-# Run as a script, this file's folder comes first on sys.path, where `registry.py` would hide the
-# package of that name: the repository's root takes its place (uvicorn imports bench.floor).
-if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-    sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 CHUNK = 64 * 1024
 # How the worker processes learn their arguments: uvicorn starts them from an import string.

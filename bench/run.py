@@ -107,12 +107,15 @@ class Bench:
 
     def side_by_side(self, sample: httpx.Response, path: str, **request) -> tuple[Load, Load]:
         """wrk against xcads, then against the floor answering `sample`; both figures."""
-        load = dict(seconds=self.args.seconds, connections=self.args.connections, **request)
-        measured = wrk(self.server.base, path, **load)
-        return measured, self.against_floor(sample, path, load)
+        measured = wrk(self.server.base, path, **self.load(request))
+        return measured, self.against_floor(sample, path, **request)
+
+    def load(self, request: dict) -> dict:
+        """wrk's arguments for `request`: the seconds and connections asked for."""
+        return dict(seconds=self.args.seconds, connections=self.args.connections, **request)
 
     def against_floor(
-        self, sample: httpx.Response, path: str, load: dict, *, framework: bool = False
+        self, sample: httpx.Response, path: str, *, framework: bool = False, **request
     ) -> Load:
         """wrk against the floor (or xcads' framework ceiling) answering `sample` at `path`."""
         floor = Floor(
@@ -124,7 +127,7 @@ class Bench:
             framework_path=path if framework else None,
         )
         try:
-            return wrk(floor.base, path, **load)
+            return wrk(floor.base, path, **self.load(request))
         finally:
             floor.stop()
 
@@ -200,8 +203,7 @@ def iti38_queries(bench: Bench) -> Row:
         patients=bench.args.patients,
     )
     measured, floor = bench.side_by_side(sample, XCA_PATH, **request)
-    load = dict(seconds=bench.args.seconds, connections=bench.args.connections, **request)
-    ceiling = bench.against_floor(sample, "/bench-ceiling", load, framework=True)
+    ceiling = bench.against_floor(sample, "/bench-ceiling", framework=True, **request)
     row = _rate(row, measured, floor, TARGET_QUERIES_PER_SECOND)
     ratio = measured.per_second / floor.per_second
     row.detail += (

@@ -161,9 +161,12 @@ class Floor:
         response.write_bytes(body)
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
+        # As a module from the repository's root, so that `bench.floor` imports as uvicorn's
+        # workers import it, with the packages measured beside it.
         command = [
             sys.executable,
-            str(BENCH / "floor.py"),
+            "-m",
+            "bench.floor",
             f"--port={self.port}",
             f"--response={response}",
             f"--content-type={content_type}",
@@ -173,7 +176,7 @@ class Floor:
         ]
         if framework_path is not None:
             command += ["--framework", f"--path={framework_path}"]
-        self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL)
+        self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, cwd=BENCH.parent)
         deadline = time.monotonic() + START_TIMEOUT_S
         # Answered, not only connected: with workers the socket listens before they are ready.
         while time.monotonic() < deadline and self.process.poll() is None:

@@ -84,6 +84,7 @@ _OBJECT_TABLES = (
     (ObjectKind.FOLDER, folder),
     (ObjectKind.ASSOCIATION, association),
 )
+_KIND_OF = {table.name: kind for kind, table in _OBJECT_TABLES}
 
 # Bound parameters per statement stay well under SQLite's and PostgreSQL's limits.
 _CHUNK = 500
@@ -243,7 +244,6 @@ class SqlRegistryStore(RegistryStore):
     def stored_objects(self, entry_uuids: list[str]) -> list[StoredObject]:
         """Return the registry objects of any kind with these entryUUIDs, any status."""
         # One round trip per chunk: each table is a branch of one UNION ALL.
-        kinds = {table.name: kind for kind, table in _OBJECT_TABLES}
         found: list[StoredObject] = []
         with self._read() as connection:
             for chunk in _chunks(list(dict.fromkeys(entry_uuids))):
@@ -259,7 +259,7 @@ class SqlRegistryStore(RegistryStore):
                 for table_name, entry_uuid, patient_id, status in connection.execute(
                     union_all(*branches)
                 ):
-                    found.append(StoredObject(entry_uuid, kinds[table_name], patient_id, status))
+                    found.append(StoredObject(entry_uuid, _KIND_OF[table_name], patient_id, status))
         return found
 
     def find_document_entries(self, query: DocumentEntryQuery, limit: int) -> list[DocumentEntry]:
